@@ -1,0 +1,56 @@
+"""Sexto Architect — an LTI 1.3 tool for the Architect level of the SEXTO training.
+
+`create_app()` builds the Flask app: configuration, extensions, blueprints, error handlers, CLI.
+It does no I/O (no migrations, no network, no key generation): those are CLI commands.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from lti_tool.config import Settings, load_settings
+
+
+def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
+    if isinstance(config, Settings):
+        settings = config
+    else:
+        settings = load_settings(**(config or {}))
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=1024 * 1024,
+                      TESTING=settings.env == "test", PREFERRED_URL_SCHEME="https"
+                      if settings.base_url.startswith("https") else "http")
+    app.extensions["settings"] = settings
+    logging.getLogger("lti_tool").setLevel(settings.log_level)
+
+    from lti_tool import db, errors, i18n
+    from lti_tool.health import bp as health_bp
+    from lti_tool.home.views import bp as home_bp
+    from lti_tool.launch import wiring
+    from lti_tool.launch.views import bp as launch_bp
+
+    db.init_app(app, settings.database_url)
+    errors.init_app(app)
+    i18n.init_app(app)
+    wiring.init_app(app)
+    app.extensions["landing_endpoints"] = {
+        "learner": "home.learner", "instructor": "home.instructor",
+        "deep_linking": "home.deep_linking",
+    }
+    for blueprint in (health_bp, launch_bp, home_bp):
+        app.register_blueprint(blueprint)
+
+    @app.after_request
+    def _security_headers(response: Any) -> Any:
+        # Pages live in LMS iframes: no X-Frame-Options; CSP allows only our own scripts/styles.
+        response.headers.setdefault("Content-Security-Policy",
+                                    "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                                    "base-uri 'none'; form-action *; frame-ancestors *")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    return app

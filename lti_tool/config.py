@@ -1,0 +1,121 @@
+"""All settings, read once from the environment (12-factor) and validated.
+
+Secrets fail fast outside dev/demo/test: a production tool without SECRET_KEY or a public base URL
+must not start, rather than run with an insecure fallback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RELAXED_ENVS = ("dev", "demo", "test")
+ENVS = (*RELAXED_ENVS, "production")
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "dev"
+    secret_key: str = ""
+    database_url: str = ""
+    redis_url: str | None = None
+    base_url: str = "http://127.0.0.1:5000"
+    keys_dir: Path = PROJECT_ROOT / "keys"
+    content_dir: Path = PROJECT_ROOT / "content"
+    instance_dir: Path = PROJECT_ROOT / "instance"
+    # How long a login (state + nonce) may wait for the platform's answer.
+    login_state_ttl: int = 600
+    # Post-launch page token lifetime; each page hands out a fresh one.
+    page_token_ttl: int = 2 * 3600
+    # Server-side launch data lifetime (services work from the registration after that).
+    launch_data_ttl: int = 24 * 3600
+    # Allowed clock skew on iat/exp (LTI.md checklist item 4).
+    jwt_leeway: int = 60
+    # Platform JWKS cache lifetime; an unknown kid re-fetches at most once per interval.
+    jwks_cache_ttl: int = 3600
+    jwks_refetch_interval: int = 30
+    http_timeout: float = 10.0
+    log_level: str = "INFO"
+    demo_lms_url: str | None = None
+    badge_issuer: str = "embedded"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def cookie_secure(self) -> bool:
+        # SameSite=None requires Secure; browsers treat http://localhost as secure context.
+        return True
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        return replace(self, **overrides)
+
+
+def _default_sqlite_url(instance_dir: Path) -> str:
+    return f"sqlite:///{instance_dir / 'lti_tool.db'}"
+
+
+def dev_secret_path(instance_dir: Path) -> Path:
+    return instance_dir / "secret_key"
+
+
+def _read_dev_secret(instance_dir: Path) -> str:
+    """Dev/demo only: the per-checkout secret `lti-tool setup` writes, so every worker agrees.
+
+    Without it (a bare test run), an ephemeral key: tokens then die with the process, which is
+    harmless outside production.
+    """
+    path = dev_secret_path(instance_dir)
+    if path.exists():
+        return path.read_text().strip()
+    log.warning("SECRET_KEY not set and %s missing: using an ephemeral development key", path)
+    return secrets.token_urlsafe(48)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    env_vars = os.environ if environ is None else environ
+    env = env_vars.get("LTI_TOOL_ENV", "dev").strip().lower()
+    if env not in ENVS:
+        raise ConfigError(f"LTI_TOOL_ENV must be one of {', '.join(ENVS)}, not {env!r}")
+    instance_dir = Path(env_vars.get("LTI_TOOL_INSTANCE_DIR", PROJECT_ROOT / "instance"))
+    secret_key = env_vars.get("SECRET_KEY", "")
+    base_url = env_vars.get("LTI_TOOL_BASE_URL", "")
+    if env == "production":
+        missing = [n for n, v in (("SECRET_KEY", secret_key), ("LTI_TOOL_BASE_URL", base_url)) if not v]
+        if missing:
+            raise ConfigError(f"{', '.join(missing)} must be set when LTI_TOOL_ENV=production")
+        if len(secret_key) < 32:
+            raise ConfigError("SECRET_KEY must be at least 32 characters in production")
+        if not base_url.startswith("https://"):
+            raise ConfigError("LTI_TOOL_BASE_URL must be an https:// URL in production")
+        if not env_vars.get("DATABASE_URL"):
+            raise ConfigError("DATABASE_URL must be set when LTI_TOOL_ENV=production")
+    elif not secret_key and "secret_key" not in overrides:
+        secret_key = _read_dev_secret(instance_dir)
+    settings = Settings(
+        env=env,
+        secret_key=secret_key,
+        database_url=env_vars.get("DATABASE_URL") or _default_sqlite_url(instance_dir),
+        redis_url=env_vars.get("REDIS_URL") or None,
+        base_url=(base_url or "http://127.0.0.1:5000").rstrip("/"),
+        keys_dir=Path(env_vars.get("LTI_TOOL_KEYS_DIR", PROJECT_ROOT / "keys")),
+        content_dir=Path(env_vars.get("LTI_TOOL_CONTENT_DIR", PROJECT_ROOT / "content")),
+        instance_dir=instance_dir,
+        log_level=env_vars.get("LTI_TOOL_LOG_LEVEL", "INFO"),
+        demo_lms_url=env_vars.get("LTI_TOOL_DEMO_LMS_URL") or None,
+        badge_issuer=env_vars.get("BADGE_ISSUER", "embedded"),
+    )
+    return settings.with_overrides(**overrides) if overrides else settings

@@ -1,0 +1,52 @@
+"""Where a launch lands. Learners: the level's home (the three cases, the introduction, the
+territory notice). Instructors: a page of their own about the course and the activity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, render_template
+from sqlalchemy import select
+
+from lti_tool.db import get_session
+from lti_tool.launch.page_token import require_viewer
+from lti_tool.models import Course, Learner, ResourceLink
+
+bp = Blueprint("home", __name__)
+
+
+def _activity_context() -> dict[str, Any]:
+    session = get_session()
+    viewer = g.viewer
+    learner = session.get(Learner, viewer.learner_id)
+    course = session.get(Course, viewer.course_id) if viewer.course_id else None
+    link = session.get(ResourceLink, viewer.resource_link_pk) if viewer.resource_link_pk else None
+    return {"viewer": viewer, "learner": learner, "course": course, "link": link}
+
+
+@bp.get("/level")
+@require_viewer
+def learner() -> Any:
+    return render_template("home/learner.html", **_activity_context())
+
+
+@bp.get("/instructor")
+@require_viewer
+def instructor() -> Any:
+    ctx = _activity_context()
+    session = get_session()
+    learners = 0
+    if ctx["link"] is not None:
+        from lti_tool.models import LaunchRecord
+
+        learners = len(set(session.execute(
+            select(LaunchRecord.learner_id).where(
+                LaunchRecord.resource_link_id == ctx["link"].id)).scalars()))
+    return render_template("home/instructor.html", learners=learners, **ctx)
+
+
+@bp.get("/deep-linking")
+@require_viewer
+def deep_linking() -> Any:
+    return render_template("home/learner.html", **_activity_context())

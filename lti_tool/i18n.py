@@ -1,0 +1,51 @@
+"""French (Quebec) first, English second. The page language comes from the launch
+(`launch_presentation.locale`: fr, fr-CA, en-*), can be switched on every page, and defaults to fr.
+
+UI strings go through gettext (Flask-Babel); msgids are English, French lives in
+`lti_tool/translations/fr/LC_MESSAGES/messages.po` (compiled .mo committed beside it; a test checks
+they agree). Case content carries both languages itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, request
+from flask_babel import Babel
+
+LANGS = ("fr", "en")
+LABELS = {"fr": "Français", "en": "English"}
+
+
+def current_lang() -> str:
+    lang = getattr(g, "locale", None)
+    if lang in LANGS:
+        return lang  # type: ignore[no-any-return]
+    asked = request.args.get("lang") if request else None
+    return asked if asked in LANGS else "fr"
+
+
+def translation_dirs(app: Flask) -> list[str]:
+    root = Path(app.root_path)
+    return [str(p.parent) for p in sorted(root.glob("**/translations/fr"))] or [str(root / "translations")]
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", "fr")
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(translation_dirs(app))
+    Babel(app, locale_selector=current_lang)
+
+    @app.context_processor
+    def _lang_context() -> dict[str, Any]:
+        lang = current_lang()
+        other = "en" if lang == "fr" else "fr"
+        switch = None
+        if request.endpoint and request.method == "GET" and getattr(g, "page_token", None):
+            args = {k: v for k, v in request.args.items() if k not in ("lang", "t")}
+            from flask import url_for
+
+            switch = url_for(request.endpoint, **(request.view_args or {}), **args, lang=other,
+                             t=g.page_token)
+        return {"page_lang": lang, "other_lang": other, "other_lang_label": LABELS[other],
+                "lang_switch_url": switch}

@@ -1,0 +1,140 @@
+"""The one normalised launch object. Nothing outside `launch/` reads raw claims.
+
+Roles are decided from the course membership first (Canvas sends institution roles beside course
+roles: an institution "Instructor" taking a course as a learner is a learner there; LTI.md). Short
+role names (`Instructor`) are accepted as the spec allows; unknown roles and no role give the least
+privilege: learner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal, Mapping
+
+from lti_tool.launch import claims as c
+
+Role = Literal["instructor", "learner"]
+_TEACHING = ("Instructor", "ContentDeveloper", "TeachingAssistant", "Administrator")
+_INSTITUTION_TEACHING = ("Instructor", "Faculty", "Administrator")
+
+
+def _role_name(uri: str, prefix: str) -> str | None:
+    if uri.startswith(prefix):
+        return uri[len(prefix):].split("#")[-1].split("/")[0]
+    return None
+
+
+def decide_role(roles: list[str] | tuple[str, ...]) -> Role:
+    membership: list[str] = []
+    institution: list[str] = []
+    for uri in roles:
+        if not isinstance(uri, str):
+            continue
+        name = _role_name(uri, c.MEMBERSHIP)
+        if name is not None:
+            membership.append(name)
+        elif "/" not in uri and "#" not in uri:
+            membership.append(uri)  # short form is a context role (LTI 1.3 §A.2.3.1)
+        else:
+            inst = _role_name(uri, c.INSTITUTION)
+            if inst is not None:
+                institution.append(inst)
+    if membership:
+        return "instructor" if any(r in _TEACHING for r in membership) else "learner"
+    if institution and any(r in _INSTITUTION_TEACHING for r in institution):
+        # Only institution roles (no course role): an institution-wide instructor launching
+        # outside a course context, e.g. from an admin page.
+        return "instructor"
+    return "learner"
+
+
+def normalise_locale(value: str | None) -> str:
+    """fr, fr-CA, fr_CA → fr; en-* → en; anything else → fr (the users are Quebec staff)."""
+    if value and value.lower().replace("_", "-").startswith("en"):
+        return "en"
+    return "fr"
+
+
+@dataclass(frozen=True)
+class LaunchContext:
+    launch_id: str
+    message_type: str
+    platform_id: int
+    platform_family: str
+    issuer: str
+    client_id: str
+    deployment_id: str
+    deployment_pk: int
+    sub: str
+    role: Role
+    roles: tuple[str, ...]
+    locale: str
+    name: str | None
+    given_name: str | None
+    family_name: str | None
+    email: str | None
+    context_id: str | None
+    context_title: str | None
+    context_label: str | None
+    resource_link_id: str | None
+    resource_link_title: str | None
+    target_link_uri: str
+    custom: Mapping[str, Any]
+    ags_lineitem: str | None
+    ags_lineitems: str | None
+    ags_scopes: tuple[str, ...]
+    nrps_url: str | None
+    return_url: str | None
+    deep_linking: Mapping[str, Any] | None
+
+    @property
+    def is_instructor(self) -> bool:
+        return self.role == "instructor"
+
+    @property
+    def display_name(self) -> str:
+        return self.name or " ".join(p for p in (self.given_name, self.family_name) if p) or ""
+
+    @classmethod
+    def from_claims(cls, body: Mapping[str, Any], *, launch_id: str, platform_id: int,
+                    platform_family: str, client_id: str, deployment_pk: int) -> LaunchContext:
+        roles = tuple(r for r in body.get(c.ROLES) or () if isinstance(r, str))
+        context = body.get(c.CONTEXT) or {}
+        link = body.get(c.RESOURCE_LINK) or {}
+        presentation = body.get(c.LAUNCH_PRESENTATION) or {}
+        ags = body.get(c.AGS) or {}
+        nrps = body.get(c.NRPS) or {}
+        dl = body.get(c.DL_SETTINGS)
+        custom = body.get(c.CUSTOM) or {}
+        return cls(
+            launch_id=launch_id,
+            message_type=body[c.MESSAGE_TYPE],
+            platform_id=platform_id,
+            platform_family=platform_family,
+            issuer=body["iss"],
+            client_id=client_id,
+            deployment_id=body[c.DEPLOYMENT_ID],
+            deployment_pk=deployment_pk,
+            sub=str(body["sub"]),
+            role=decide_role(roles),
+            roles=roles,
+            locale=normalise_locale(presentation.get("locale") or body.get("locale")),
+            name=body.get("name"),
+            given_name=body.get("given_name"),
+            family_name=body.get("family_name"),
+            email=body.get("email"),
+            context_id=context.get("id"),
+            context_title=context.get("title"),
+            context_label=context.get("label"),
+            resource_link_id=link.get("id"),
+            resource_link_title=link.get("title"),
+            target_link_uri=body.get(c.TARGET_LINK_URI, ""),
+            custom=MappingProxyType(dict(custom) if isinstance(custom, dict) else {}),
+            ags_lineitem=ags.get("lineitem"),
+            ags_lineitems=ags.get("lineitems"),
+            ags_scopes=tuple(ags.get("scope") or ()),
+            nrps_url=nrps.get("context_memberships_url"),
+            return_url=presentation.get("return_url"),
+            deep_linking=MappingProxyType(dict(dl)) if isinstance(dl, dict) else None,
+        )

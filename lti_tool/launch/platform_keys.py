@@ -1,0 +1,100 @@
+"""Platform public keys, cached per process as loaded key objects.
+
+pylti1p3 fetches the platform JWKS on every launch unless told otherwise, and converts the JWK to
+PEM each time (~40 µs). Here a JWKS is fetched once, its RSA keys loaded once, and an unknown `kid`
+triggers at most one re-fetch per interval (a platform rotating its keys; LTI.md checklist item 1).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from lti_tool import http
+
+log = logging.getLogger(__name__)
+
+
+class UnknownKey(Exception):
+    pass
+
+
+class KeySetUnavailable(Exception):
+    pass
+
+
+@dataclass
+class _Entry:
+    keys: dict[str, rsa.RSAPublicKey] = field(default_factory=dict)
+    fetched_at: float = 0.0
+    last_attempt: float = 0.0
+
+
+def load_jwks(jwks: Any) -> dict[str, rsa.RSAPublicKey]:
+    keys: dict[str, rsa.RSAPublicKey] = {}
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+        raise KeySetUnavailable("the JWKS is not an object with a `keys` list")
+    for jwk in jwks["keys"]:
+        if not isinstance(jwk, dict) or jwk.get("kty") != "RSA" or not jwk.get("kid"):
+            continue
+        if jwk.get("alg", "RS256") != "RS256" or jwk.get("use", "sig") != "sig":
+            continue
+        try:
+            key = RSAAlgorithm.from_jwk(jwk)
+        except Exception:  # a malformed key in the set must not hide the good ones
+            log.warning("skipping malformed JWK %s", jwk.get("kid"))
+            continue
+        if isinstance(key, rsa.RSAPublicKey):
+            keys[jwk["kid"]] = key
+    return keys
+
+
+class PlatformKeyCache:
+    def __init__(self, *, ttl: float = 3600, refetch_interval: float = 30,
+                 fetch: Callable[[str], Any] | None = None) -> None:
+        self.ttl = ttl
+        self.refetch_interval = refetch_interval
+        self._fetch = fetch or (lambda url: http.get_json(url, timeout=(3.0, 5.0)))
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+        self.fetches = 0  # observable by tests and the benchmark
+
+    def get(self, jwks_url: str, kid: str) -> rsa.RSAPublicKey:
+        now = time.monotonic()
+        entry = self._entries.get(jwks_url)
+        if entry is not None and now - entry.fetched_at < self.ttl:
+            key = entry.keys.get(kid)
+            if key is not None:
+                return key
+            if now - entry.last_attempt < self.refetch_interval:
+                raise UnknownKey(f"kid {kid!r} not in the platform JWKS (re-fetch rate-limited)")
+        with self._lock:
+            entry = self._entries.setdefault(jwks_url, _Entry())
+            key = entry.keys.get(kid)
+            if key is not None and now - entry.fetched_at < self.ttl:
+                return key
+            if entry.last_attempt and time.monotonic() - entry.last_attempt < self.refetch_interval \
+                    and now - entry.fetched_at < self.ttl:
+                raise UnknownKey(f"kid {kid!r} not in the platform JWKS (re-fetch rate-limited)")
+            entry.last_attempt = time.monotonic()
+            self.fetches += 1
+            try:
+                keys = load_jwks(self._fetch(jwks_url))
+            except http.HttpError as exc:
+                raise KeySetUnavailable(str(exc)) from exc
+            entry.keys = keys
+            entry.fetched_at = time.monotonic()
+        key = entry.keys.get(kid)
+        if key is None:
+            raise UnknownKey(f"kid {kid!r} not in the platform JWKS at {jwks_url}")
+        return key
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

@@ -1,0 +1,45 @@
+"""Per-app collaborators of the launch, built once in `create_app` (no I/O there) and looked up
+by views: the login-state store (Redis or database), the platform key cache, the tool key store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app
+
+from lti_tool.db import get_session
+from lti_tool.keys import KeyStore, key_store
+from lti_tool.launch.login_state import DatabaseLoginStates, LoginStateStore, RedisLoginStates
+from lti_tool.launch.platform_keys import PlatformKeyCache
+
+
+def init_app(app: Flask) -> None:
+    settings = app.extensions["settings"]
+    app.extensions["platform_keys"] = PlatformKeyCache(
+        ttl=settings.jwks_cache_ttl, refetch_interval=settings.jwks_refetch_interval)
+    app.extensions["tool_keys"] = key_store(settings.keys_dir)
+    if settings.redis_url:
+        import redis  # only when configured
+
+        # Connections open lazily, on first use: create_app stays free of I/O.
+        app.extensions["redis"] = redis.Redis.from_url(settings.redis_url)
+
+
+def redis_client(app: Flask | None = None) -> Any | None:
+    return (app or current_app).extensions.get("redis")
+
+
+def login_states() -> LoginStateStore:
+    client = redis_client()
+    if client is not None:
+        return RedisLoginStates(client)
+    return DatabaseLoginStates(get_session())
+
+
+def key_cache() -> PlatformKeyCache:
+    return current_app.extensions["platform_keys"]  # type: ignore[no-any-return]
+
+
+def tool_keys() -> KeyStore:
+    return current_app.extensions["tool_keys"]  # type: ignore[no-any-return]

@@ -1,0 +1,15 @@
+"""Typed models, one module per aggregate. Importing this package registers every table."""
+
+from lti_tool.models.launch import LaunchRecord, LoginState
+from lti_tool.models.learner import Course, Learner, ResourceLink
+from lti_tool.models.registration import Deployment, Platform
+
+__all__ = [
+    "Course",
+    "Deployment",
+    "LaunchRecord",
+    "Learner",
+    "LoginState",
+    "Platform",
+    "ResourceLink",
+]
