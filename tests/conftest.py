@@ -82,7 +82,11 @@ def _truncate(app) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def client(app):  # type: ignore[no-untyped-def]
-    return app.test_client()
+    client = app.test_client()
+    # The tool's URL is https (its cookies are Secure, SameSite=None; Partitioned).
+    client.environ_base["wsgi.url_scheme"] = "https"
+    client.environ_base["HTTP_HOST"] = "tool.test"
+    return client
 
 
 @pytest.fixture(autouse=True)

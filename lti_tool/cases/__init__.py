@@ -1,4 +1,3 @@
-"""Case content: schema, loader and graph checks (loader.py), typed model (model.py), upgrades (upgrade.py).
-
-See content/FORMAT.md for the format.
+"""Case content: the typed model (model.py), the loader with its schema and graph checks
+(loader.py, schema/), and the content upgrades (upgrade.py). The format: content/FORMAT.md.
 """

@@ -1,10 +1,11 @@
-"""Load case content (content/FORMAT.md) into the frozen objects of model.py, rejecting bad content loudly.
+"""Load case content (content/FORMAT.md) into the frozen model.py objects, rejecting bad content.
 
 Each file goes through: YAML reading (duplicate keys and keys YAML does not read as strings are
-reported), the upgrade path (upgrade.py), the versioned JSON Schema (schema/*.v1.json), then the graph
-checks the schema cannot express (links, reachability, cycles, scoring, ids declared in level.yaml).
-Every problem of every file is collected and reported together, as "file: node X: problem", so an author
-fixes them in one pass. The app loads the content once per process through `get_level()`.
+reported), the upgrade path (upgrade.py), the versioned JSON Schema (schema/*.v1.json), then the
+graph checks the schema cannot express (links, reachability, cycles, scoring, ids declared in
+level.yaml). Every problem of every file is collected and reported together, as
+"file: node X: problem", so an author fixes them in one pass. The app loads the content once per
+process through `get_level()`.
 
 Command line: `python -m lti_tool.cases.loader [PATH]` (wired as `lti-tool cases validate [PATH]`).
 """
@@ -126,8 +127,13 @@ class _NonStringKey(str):
         return self
 
 
-class _ContentLoader(yaml.SafeLoader):
-    """SafeLoader that reports duplicate keys (PyYAML silently keeps the last) and non-string keys."""
+# The C parser when libyaml is there (several times faster), the same safe constructor either way.
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _ContentLoader(_SafeLoader):
+    """Safe loading that reports duplicate keys (PyYAML silently keeps the last one) and keys that
+    are not strings."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -182,7 +188,7 @@ def _read_yaml(path: Path, file: str) -> tuple[Document | None, list[ContentErro
     errors = [ContentError(file, None, problem) for problem in loader.problems]
     if not isinstance(doc, dict):
         errors.append(
-            ContentError(file, None, f"expected a mapping of keys at the top, found {_yaml_kind(doc)}")
+            ContentError(file, None, f"expected a mapping at the top, found {_yaml_kind(doc)}")
         )
         return None, errors
     return doc, errors
@@ -243,7 +249,8 @@ def _error(file: str, kind: Kind, doc: Document, path: list[Any], problem: str) 
 
 @functools.cache
 def _validator(kind: Kind) -> Draft202012Validator:
-    schema = json.loads((SCHEMA_DIR / f"{kind}.v{CURRENT_VERSION}.json").read_text(encoding="utf-8"))
+    path = SCHEMA_DIR / f"{kind}.v{CURRENT_VERSION}.json"
+    schema = json.loads(path.read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
 
@@ -317,14 +324,17 @@ def _schema_problem(err: ValidationError) -> tuple[list[Any], str]:
 def _schema_errors(doc: Document, kind: Kind, file: str) -> list[ContentError]:
     errors: list[ContentError] = []
     for err in _validator(kind).iter_errors(doc):
-        if kind == "case" and list(err.absolute_path) == ["nodes"] and (
-            "propertyNames" in err.relative_schema_path
+        if (
+            kind == "case"
+            and list(err.absolute_path) == ["nodes"]
+            and ("propertyNames" in err.relative_schema_path)
         ):
             errors.append(ContentError(file, str(err.instance), f"not a valid node id: {_ID_RULE}"))
             continue
         path, problem = _schema_problem(err)
         errors.append(_error(file, kind, doc, path, problem))
-    return list(dict.fromkeys(errors))  # a subschema reached two ways reports the same problem twice
+    # a subschema reached two ways (e.g. if/then on a non-mapping) reports the same problem twice
+    return list(dict.fromkeys(errors))
 
 
 def _non_string_key_errors(doc: Document, kind: Kind, file: str) -> list[ContentError]:
@@ -340,7 +350,10 @@ def _non_string_key_errors(doc: Document, kind: Kind, file: str) -> list[Content
 
     return [
         _error(
-            file, kind, doc, path,
+            file,
+            kind,
+            doc,
+            path,
             f"key {key} is read by YAML as {key.yaml_kind}, not a string (line {key.line}): "
             f"ids are explicit strings, write it in quotes ('{key}')",
         )
@@ -349,7 +362,8 @@ def _non_string_key_errors(doc: Document, kind: Kind, file: str) -> list[Content
 
 
 def _check_document(path: Path, kind: Kind) -> tuple[Document | None, list[ContentError]]:
-    """Read, upgrade and schema-check one file. The document is None when it cannot be checked further."""
+    """Read, upgrade and schema-check one file; the document is None when it cannot be checked
+    further (unreadable, or a schema version that cannot be upgraded)."""
     file = _display(path)
     doc, errors = _read_yaml(path, file)
     if doc is None:
@@ -418,9 +432,10 @@ def _level_checks(doc: Document, file: str) -> list[ContentError]:
             shown = ", ".join(str(f) for f in found) or "none"
             errors.append(
                 ContentError(
-                    file, None,
-                    f"reflections: exactly three are required, with ids {', '.join(REFLECTION_IDS)} "
-                    f"in this order; found: {shown}",
+                    file,
+                    None,
+                    "reflections: exactly three are required, with ids "
+                    f"{', '.join(REFLECTION_IDS)} in this order; found: {shown}",
                 )
             )
     return errors
@@ -458,7 +473,14 @@ def _case_checks(
     # edges: node -> [(choice id, target)], only to existing nodes
     edges: dict[str, list[tuple[str, str]]] = {n: [] for n in nodes}
     choice_owner: dict[str, str] = {}
+    ref_owner: dict[str, str] = {}
     for node_id, node in nodes.items():
+        ref = node.get("ref")
+        if isinstance(ref, str):
+            if ref in ref_owner:
+                report(node_id, f"ref {ref} is already used by node {ref_owner[ref]}")
+            else:
+                ref_owner[ref] = node_id
         choices = node.get("choices")
         choices = [c for c in choices if isinstance(c, dict)] if isinstance(choices, list) else []
         for index, choice in enumerate(choices):
@@ -480,10 +502,11 @@ def _case_checks(
                     report(node_id, f"choice {cid}: next names node {target}, which does not exist")
             critical = choice.get("critical") is True
             points = choice.get("points")
-            if critical and isinstance(points, int) and not isinstance(points, bool) and points != 0:
+            if critical and points in (1, 2) and not isinstance(points, bool):
+                plural = "s" if points != 1 else ""
                 report(
                     node_id,
-                    f"choice {cid} is critical but worth {points} point{'s' if points != 1 else ''}: "
+                    f"choice {cid} is critical but worth {points} point{plural}: "
                     "a critical error is worth 0",
                 )
             if critical and "note" not in choice:
@@ -491,8 +514,8 @@ def _case_checks(
             if "note" in choice and not critical:
                 report(
                     node_id,
-                    f"choice {cid} has an instructional note but is not critical: notes are only for "
-                    "critical errors (set critical: true or remove the note)",
+                    f"choice {cid} has an instructional note but is not critical: notes are only "
+                    "for critical errors (set critical: true or remove the note)",
                 )
             grid = choice.get("grid")
             if level_ids is not None and isinstance(grid, list):
@@ -505,11 +528,15 @@ def _case_checks(
                         )
         if choices and node.get("type") != "ending":
             best = [
-                c.get("id", "?") for c in choices
+                c.get("id", "?")
+                for c in choices
                 if c.get("points") == 2 and not isinstance(c.get("points"), bool)
             ]
             if not best:
-                report(node_id, "no choice is worth 2 points: exactly one best-practice choice is required")
+                report(
+                    node_id,
+                    "no choice is worth 2 points: exactly one best-practice choice is required",
+                )
             elif len(best) > 1:
                 report(
                     node_id,
@@ -535,9 +562,16 @@ def _case_checks(
 
     endings = [n for n, node in nodes.items() if node.get("type") == "ending"]
     if nodes and not endings:
-        report(None, "nodes: there is no node of type ending; every path must end at the one ending node")
+        report(
+            None,
+            "nodes: there is no node of type ending; every path must end at the one ending node",
+        )
     elif len(endings) > 1:
-        report(None, f"nodes: {len(endings)} nodes of type ending ({', '.join(endings)}): exactly one is allowed")
+        report(
+            None,
+            f"nodes: {len(endings)} nodes of type ending ({', '.join(endings)}): "
+            "exactly one is allowed",
+        )
 
     start = _as_ref(doc.get("start"))
     if start is not None and nodes and start not in nodes:
@@ -565,7 +599,7 @@ def _case_checks(
         trail.append(node_id)
         for cid, target in edges[node_id]:
             if state.get(target) == 1:
-                loop = trail[trail.index(target):] + [target]
+                loop = trail[trail.index(target) :] + [target]
                 if frozenset(loop) not in reported:
                     reported.add(frozenset(loop))
                     report(
@@ -679,7 +713,9 @@ def _build_case(doc: Document, source: str) -> Case:
         title=_text(doc["title"]),
         subtitle=_text(doc["subtitle"]),
         situation=_text(doc["situation"]),
-        actors=tuple(Actor(id=a["id"], name=a["name"].strip(), role=_text(a["role"])) for a in doc["actors"]),
+        actors=tuple(
+            Actor(id=a["id"], name=a["name"].strip(), role=_text(a["role"])) for a in doc["actors"]
+        ),
         start=doc["start"],
         nodes=MappingProxyType({str(k): _build_node(str(k), v) for k, v in doc["nodes"].items()}),
         endings=MappingProxyType({outcome: _text(doc["endings"][outcome]) for outcome in OUTCOMES}),
@@ -712,7 +748,11 @@ def _check_level_dir(content_dir: Path) -> tuple[Level | None, list[ContentError
         case_path = content_dir / CASES_DIR / f"{case_id}.yaml"
         if not case_path.is_file():
             errors.append(
-                ContentError(level_file, None, f"cases lists {case_id}, but {_display(case_path)} does not exist")
+                ContentError(
+                    level_file,
+                    None,
+                    f"cases lists {case_id}, but {_display(case_path)} does not exist",
+                )
             )
             continue
         case_doc, case_errors = _check_document(case_path, "case")
@@ -736,7 +776,9 @@ def load_level(content_dir: Path | str) -> Level:
     return level
 
 
-def _check_case_file(path: Path, level_ids: _LevelIds | None) -> tuple[Case | None, list[ContentError]]:
+def _check_case_file(
+    path: Path, level_ids: _LevelIds | None
+) -> tuple[Case | None, list[ContentError]]:
     doc, errors = _check_document(path, "case")
     if doc is not None:
         errors += _case_checks(doc, _display(path), level_ids, expected_id=path.stem)
@@ -771,7 +813,8 @@ def _check_path(path: Path) -> tuple[Level | Case | None, list[ContentError]]:
     if level_path is None:
         return None, [
             ContentError(
-                _display(path), None,
+                _display(path),
+                None,
                 f"no {LEVEL_FILE} beside or above this case file: its step, objective and grid ids "
                 "cannot be checked",
             )
@@ -797,7 +840,8 @@ def _cached_level(content_dir: Path) -> Level:
 
 
 def get_level(content_dir: Path | str | None = None) -> Level:
-    """The level, loaded once per process (the app calls this at startup; requests never re-parse YAML)."""
+    """The level, loaded once per process: the app calls this at startup, and requests never
+    re-parse YAML."""
     directory = Path(content_dir) if content_dir is not None else default_content_dir()
     return _cached_level(directory.resolve())
 
@@ -808,8 +852,8 @@ def clear_level_cache() -> None:
 
 
 def validate_command(path: str | None) -> int:
-    """`lti-tool cases validate [PATH]`: print every problem to stderr and return 1, or print a one-line
-    summary and return 0."""
+    """`lti-tool cases validate [PATH]`: print every problem to stderr and return 1, or print a
+    one-line summary and return 0. PATH defaults to `default_content_dir()`."""
     target = Path(path) if path else default_content_dir()
     result, errors = _check_path(target)
     if errors or result is None:
@@ -830,9 +874,11 @@ def validate_command(path: str | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) > 1 or (args and args[0] in ("-h", "--help")):
-        print("usage: python -m lti_tool.cases.loader [PATH]\n"
-              "Validate the case content (default: the content/ directory, or $LTI_TOOL_CONTENT_DIR).",
-              file=sys.stderr)
+        print(
+            "usage: python -m lti_tool.cases.loader [PATH]\n"
+            f"Validate the case content (default: content/, or ${CONTENT_DIR_ENV}).",
+            file=sys.stderr,
+        )
         return 2
     return validate_command(args[0] if args else None)
 

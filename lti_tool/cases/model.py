@@ -7,7 +7,8 @@ the player only ever see these objects, never raw YAML.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Mapping
+from collections.abc import Mapping
+from typing import Literal
 
 LANGUAGES = ("fr", "en")
 Outcome = Literal["conforme", "consolider", "reprendre"]

@@ -1,16 +1,17 @@
-"""Content upgrades: bring an older content document to the current schema version before validation.
+"""Content upgrades: bring an older content document to the current schema version before checks.
 
-Content files carry `schema_version` (content/FORMAT.md). When the format changes, the new JSON Schema
-gets the next version number and one function `upgrade_vN_to_vN+1(doc) -> doc` is registered in
-`UPGRADES`; `upgrade()` applies them in order, so files written for an older version keep loading and
-are then validated like current ones. A missing, malformed or future version is rejected with a clear
-message rather than guessed at.
+Content files carry `schema_version` (content/FORMAT.md). When the format changes, the new JSON
+Schema gets the next version number and one function `upgrade_vN_to_vN+1(doc) -> doc` is registered
+in `UPGRADES`; `upgrade()` applies them in order, so files written for an older version keep loading
+and are then validated like current ones. A missing, malformed or future version is rejected with a
+clear message rather than guessed at.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 CURRENT_VERSION = 1
 
@@ -21,15 +22,16 @@ class UpgradeError(ValueError):
     """The document's schema_version cannot be brought to CURRENT_VERSION."""
 
 
-# Version 0 is a hypothetical earlier format in which three localized fields of a case were written as
-# sibling keys (`prompt_fr`/`prompt_en` on decisions, `text_fr`/`text_en` and
-# `consequence_fr`/`consequence_en` on choices) instead of a `{fr, en}` mapping. Nothing else differed.
+# Version 0 is a hypothetical earlier format in which three localized fields of a case were written
+# as sibling keys (`prompt_fr`/`prompt_en` on decisions, `text_fr`/`text_en` and
+# `consequence_fr`/`consequence_en` on choices) instead of a `{fr, en}` mapping. Nothing else
+# differed.
 _V0_DECISION_TEXTS = ("prompt",)
 _V0_CHOICE_TEXTS = ("text", "consequence")
 
 
 def _fold_siblings(item: dict[Any, Any], fields: tuple[str, ...]) -> None:
-    """Replace `<field>_fr` / `<field>_en` by `<field>: {fr, en}` when the v1 key is not already there."""
+    """Replace `<field>_fr` / `<field>_en` by `<field>: {fr, en}`, unless `<field>` is there too."""
     for name in fields:
         keys = {lang: f"{name}_{lang}" for lang in ("fr", "en")}
         if name in item or not any(k in item for k in keys.values()):
@@ -67,7 +69,8 @@ def upgrade(doc: Document) -> Document:
     """
     if "schema_version" not in doc:
         raise UpgradeError(
-            f"missing schema_version: add `schema_version: {CURRENT_VERSION}` at the top of the file"
+            "missing schema_version: "
+            f"add `schema_version: {CURRENT_VERSION}` at the top of the file"
         )
     version = doc["schema_version"]
     if isinstance(version, bool) or not isinstance(version, int):

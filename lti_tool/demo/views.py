@@ -19,7 +19,6 @@ from werkzeug.exceptions import HTTPException
 
 from .keys import PlatformKeys
 from .platform import (
-    AGS_SCOPES,
     DEEP_LINKING_REQUEST,
     RESOURCE_LINK_REQUEST,
     SCOPE_LINEITEM,
@@ -134,6 +133,12 @@ def home() -> str:
 def grades() -> str:
     """The grades table alone, fetched by the page's refresh button."""
     return render_template("demo/grades.html", **_page_context())
+
+
+@bp.get("/storage-frame")
+def storage_frame() -> str:
+    """Hidden frame answering Platform Storage messages when the target is a named frame."""
+    return render_template("demo/storage_frame.html")
 
 
 @bp.get("/healthz")
@@ -458,4 +463,3 @@ def memberships(context_id: str) -> flask.Response:
     return _call(svc, svc.handle_get_members)
 
 
-__all__ = ["AGS_SCOPES", "EXTENSION", "DemoLms", "bp", "lms"]

@@ -10,6 +10,7 @@ from flask import Blueprint, g, render_template
 from sqlalchemy import select
 
 from lti_tool.db import get_session
+from lti_tool.errors import AccessDenied, Bilingual
 from lti_tool.launch.page_token import require_viewer
 from lti_tool.models import Course, Learner, ResourceLink
 
@@ -34,6 +35,10 @@ def learner() -> Any:
 @bp.get("/instructor")
 @require_viewer
 def instructor() -> Any:
+    if not g.viewer.is_instructor:
+        raise AccessDenied(Bilingual("Cette page est réservée aux personnes qui enseignent le cours.",
+                                     "This page is for the course's instructors only."),
+                           detail="learner token on the instructor page")
     ctx = _activity_context()
     session = get_session()
     learners = 0

@@ -32,8 +32,8 @@ class KeySetUnavailable(Exception):
 @dataclass
 class _Entry:
     keys: dict[str, rsa.RSAPublicKey] = field(default_factory=dict)
-    fetched_at: float = 0.0
-    last_attempt: float = 0.0
+    fetched_at: float = -1e9
+    last_refetch: float = -1e9
 
 
 def load_jwks(jwks: Any) -> dict[str, rsa.RSAPublicKey]:
@@ -60,37 +60,38 @@ class PlatformKeyCache:
                  fetch: Callable[[str], Any] | None = None) -> None:
         self.ttl = ttl
         self.refetch_interval = refetch_interval
-        self._fetch = fetch or (lambda url: http.get_json(url, timeout=(3.0, 5.0)))
+        self._get_json = fetch or (lambda url: http.get_json(url, timeout=(3.0, 5.0)))
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
         self.fetches = 0  # observable by tests and the benchmark
 
     def get(self, jwks_url: str, kid: str) -> rsa.RSAPublicKey:
-        now = time.monotonic()
         entry = self._entries.get(jwks_url)
-        if entry is not None and now - entry.fetched_at < self.ttl:
+        if entry is not None and time.monotonic() - entry.fetched_at < self.ttl:
             key = entry.keys.get(kid)
             if key is not None:
                 return key
-            if now - entry.last_attempt < self.refetch_interval:
-                raise UnknownKey(f"kid {kid!r} not in the platform JWKS (re-fetch rate-limited)")
+            return self._fetch(jwks_url, kid, refetch=True)
+        return self._fetch(jwks_url, kid, refetch=False)
+
+    def _fetch(self, jwks_url: str, kid: str, *, refetch: bool) -> rsa.RSAPublicKey:
         with self._lock:
             entry = self._entries.setdefault(jwks_url, _Entry())
-            key = entry.keys.get(kid)
-            if key is not None and now - entry.fetched_at < self.ttl:
-                return key
-            if entry.last_attempt and time.monotonic() - entry.last_attempt < self.refetch_interval \
-                    and now - entry.fetched_at < self.ttl:
+            now = time.monotonic()
+            fresh = now - entry.fetched_at < self.ttl
+            if fresh and kid in entry.keys:  # another thread fetched meanwhile
+                return entry.keys[kid]
+            if refetch and fresh and now - entry.last_refetch < self.refetch_interval:
                 raise UnknownKey(f"kid {kid!r} not in the platform JWKS (re-fetch rate-limited)")
-            entry.last_attempt = time.monotonic()
+            if refetch:
+                entry.last_refetch = now
             self.fetches += 1
             try:
-                keys = load_jwks(self._fetch(jwks_url))
+                entry.keys = load_jwks(self._get_json(jwks_url))
             except http.HttpError as exc:
                 raise KeySetUnavailable(str(exc)) from exc
-            entry.keys = keys
             entry.fetched_at = time.monotonic()
-        key = entry.keys.get(kid)
+            key = entry.keys.get(kid)
         if key is None:
             raise UnknownKey(f"kid {kid!r} not in the platform JWKS at {jwks_url}")
         return key

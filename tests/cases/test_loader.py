@@ -1,5 +1,5 @@
-"""Content loader: the real content validates; broken variants of a minimal fixture are rejected loudly,
-with the file, the node and the problem named (content/FORMAT.md, lti_tool/cases/loader.py)."""
+"""Content loader: the real content validates; broken variants of a minimal fixture are rejected
+loudly, naming the file, the node and the problem (content/FORMAT.md, lti_tool/cases/loader.py)."""
 
 from __future__ import annotations
 
@@ -102,8 +102,15 @@ def test_real_level_uses_the_shared_ids() -> None:
     level = load_level(CONTENT)
     assert [o.id for o in level.objectives] == [f"lo{n}" for n in range(1, 10)]
     assert [s.id for s in level.method_steps] == [
-        "disclosure", "welcome", "escalate", "assess", "secure",
-        "notify", "qualify", "follow-up", "throughout",
+        "disclosure",
+        "welcome",
+        "escalate",
+        "assess",
+        "secure",
+        "notify",
+        "qualify",
+        "follow-up",
+        "throughout",
     ]
     assert [g.id for g in level.grid_dimensions] == ["amorce", "nature", "intentions", "etendue"]
     assert [r.id for r in level.reflections] == ["steps", "learned", "delicate"]
@@ -158,7 +165,8 @@ def test_minimal_fixture_builds_the_frozen_model() -> None:
 
 
 @pytest.mark.parametrize(
-    "target", [MINIMAL, MINIMAL / "level.yaml", MINIMAL / "cases" / "mini.yaml"],
+    "target",
+    [MINIMAL, MINIMAL / "level.yaml", MINIMAL / "cases" / "mini.yaml"],
     ids=["directory", "level-file", "case-file"],
 )
 def test_minimal_fixture_validates_from_any_path(target: Path) -> None:
@@ -192,139 +200,200 @@ def _numeric_node_id(doc: Doc) -> None:
 BROKEN_CASES = [
     pytest.param(
         lambda d: choice(d, "d1", 0).update(next="d9"),
-        "d1", "choice d1-a: next names node d9, which does not exist", id="dangling-next",
+        "d1",
+        "choice d1-a: next names node d9, which does not exist",
+        id="dangling-next",
     ),
     pytest.param(
-        lambda d: d.update(start="d0"), None, "start names node d0, which does not exist",
+        lambda d: d.update(start="d0"),
+        None,
+        "start names node d0, which does not exist",
         id="dangling-start",
     ),
     pytest.param(
-        _unreachable_d2, "d2", "unreachable: no path from start (d1) leads to this node",
+        _unreachable_d2,
+        "d2",
+        "unreachable: no path from start (d1) leads to this node",
         id="unreachable-node",
     ),
     pytest.param(
         lambda d: choice(d, "d2", 0).update(next="d1"),
-        "d2", "endless loop: choice d2-a leads back to d1 (d1 → d2 → d1)", id="cycle",
+        "d2",
+        "endless loop: choice d2-a leads back to d1 (d1 → d2 → d1)",
+        id="cycle",
     ),
     pytest.param(
         lambda d: node(d, "d1")["prompt"].pop("en"),
-        "d1", "prompt: missing English text (en)", id="missing-english",
+        "d1",
+        "prompt: missing English text (en)",
+        id="missing-english",
     ),
     pytest.param(
         lambda d: choice(d, "d2", 1)["consequence"].update(fr="  \n "),
-        "d2", "choice d2-b: consequence: French text (fr) is empty", id="blank-french",
+        "d2",
+        "choice d2-b: consequence: French text (fr) is empty",
+        id="blank-french",
     ),
     pytest.param(
         lambda d: choice(d, "d1", 1)["text"].update(en=None),
-        "d1", "choice d1-b: text: English text (en) is empty", id="null-english",
+        "d1",
+        "choice d1-b: text: English text (en) is empty",
+        id="null-english",
     ),
     pytest.param(
         lambda d: choice(d, "d1", 0).update(points=1),
-        "d1", "no choice is worth 2 points: exactly one best-practice choice is required",
+        "d1",
+        "no choice is worth 2 points: exactly one best-practice choice is required",
         id="no-two-point-choice",
     ),
     pytest.param(
         lambda d: choice(d, "d1", 1).update(points=2),
-        "d1", "2 choices are worth 2 points (d1-a, d1-b): exactly one is allowed",
+        "d1",
+        "2 choices are worth 2 points (d1-a, d1-b): exactly one is allowed",
         id="two-best-choices",
     ),
     pytest.param(
         lambda d: choice(d, "d1", 1).pop("points"),
-        "d1", "choice d1-b: missing required key 'points'", id="missing-points",
+        "d1",
+        "choice d1-b: missing required key 'points'",
+        id="missing-points",
     ),
     pytest.param(
         lambda d: choice(d, "d2", 0).update(points=3),
-        "d2", "choice d2-a: points must be one of 0, 1, 2, found 3", id="points-out-of-range",
+        "d2",
+        "choice d2-a: points must be one of 0, 1, 2, found 3",
+        id="points-out-of-range",
     ),
     pytest.param(
         lambda d: choice(d, "d1", 2).pop("note"),
-        "d1", "choice d1-c is critical but has no instructional note", id="critical-without-note",
+        "d1",
+        "choice d1-c is critical but has no instructional note",
+        id="critical-without-note",
     ),
     pytest.param(
         lambda d: choice(d, "d1", 2).update(points=1),
-        "d1", "choice d1-c is critical but worth 1 point: a critical error is worth 0",
+        "d1",
+        "choice d1-c is critical but worth 1 point: a critical error is worth 0",
         id="critical-with-points",
     ),
     pytest.param(
         lambda d: choice(d, "d1", 2).update(critical=False),
-        "d1", "choice d1-c has an instructional note but is not critical", id="note-without-critical",
+        "d1",
+        "choice d1-c has an instructional note but is not critical",
+        id="note-without-critical",
     ),
     pytest.param(
-        _numeric_node_id, "1",
+        _numeric_node_id,
+        "1",
         "key 1 is read by YAML as a number, not a string (line ",
         id="non-string-node-id",
     ),
     pytest.param(
         lambda d: choice(d, "d1", 0).update(next=True),
-        "d1", "choice d1-a: next: YAML read True as a boolean, not a string", id="boolean-next",
+        "d1",
+        "choice d1-a: next: YAML read True as a boolean, not a string",
+        id="boolean-next",
     ),
     pytest.param(
         lambda d: node(d, "d2").update(objectives=["lo1", "lo7"]),
-        "d2", "objective lo7 is not declared in level.yaml (declared: lo1, lo2)",
+        "d2",
+        "objective lo7 is not declared in level.yaml (declared: lo1, lo2)",
         id="unknown-objective",
     ),
     pytest.param(
         lambda d: node(d, "d1").update(step="notify"),
-        "d1", "step notify is not a method step declared in level.yaml", id="unknown-step",
+        "d1",
+        "step notify is not a method step declared in level.yaml",
+        id="unknown-step",
     ),
     pytest.param(
         lambda d: choice(d, "d2", 1).update(grid=["etendue"]),
-        "d2", "choice d2-b: grid dimension etendue is not declared in level.yaml",
+        "d2",
+        "choice d2-b: grid dimension etendue is not declared in level.yaml",
         id="unknown-grid-dimension",
     ),
     pytest.param(
         lambda d: choice(d, "d2", 2).update(id="d1-b"),
-        "d2", "choice id d1-b is already used in node d1", id="duplicate-choice-id",
+        "d2",
+        "choice id d1-b is already used in node d1",
+        id="duplicate-choice-id",
     ),
     pytest.param(
         lambda d: node(d, "d2")["choices"].pop(),
-        None, "", id="three-choices-is-fine",
+        None,
+        "",
+        id="three-choices-is-fine",
     ),
     pytest.param(
         lambda d: node(d, "d1")["choices"].pop(),
-        "d1", "choices: has 2 choices; a decision needs 3 or 4", id="two-choices",
+        "d1",
+        "choices: has 2 choices; a decision needs 3 or 4",
+        id="two-choices",
     ),
     pytest.param(
         lambda d: node(d, "d2")["choices"].append(dict(choice(d, "d2", 0), id="d2-e")),
-        "d2", "choices: has 5 choices; a decision needs 3 or 4", id="five-choices",
+        "d2",
+        "choices: has 5 choices; a decision needs 3 or 4",
+        id="five-choices",
     ),
     pytest.param(
         lambda d: choice(d, "d1", 0).update(nxt="d2"),
-        "d1", "choice d1-a: unknown key 'nxt' (allowed: id, text, points, critical, grid,",
+        "d1",
+        "choice d1-a: unknown key 'nxt' (allowed: id, text, points, critical, grid,",
         id="unknown-key",
     ),
     pytest.param(
         lambda d: node(d, "d1").update(type="question"),
-        "d1", "type must be one of 'decision', 'ending', found 'question'", id="unknown-node-type",
+        "d1",
+        "type must be one of 'decision', 'ending', found 'question'",
+        id="unknown-node-type",
     ),
     pytest.param(
         lambda d: d["nodes"].update(fin={"type": "ending"}),
-        None, "nodes: 2 nodes of type ending (end, fin): exactly one is allowed",
+        None,
+        "nodes: 2 nodes of type ending (end, fin): exactly one is allowed",
         id="two-endings",
     ),
     pytest.param(
         lambda d: d["nodes"].pop("end") and [c.update(next="d2") for c in node(d, "d2")["choices"]],
-        None, "nodes: there is no node of type ending", id="no-ending",
+        None,
+        "nodes: there is no node of type ending",
+        id="no-ending",
     ),
     pytest.param(
         lambda d: d["endings"].pop("consolider"),
-        None, "endings: missing required key 'consolider'", id="missing-ending-text",
+        None,
+        "endings: missing required key 'consolider'",
+        id="missing-ending-text",
     ),
     pytest.param(
         lambda d: d["nodes"].update(D3=d["nodes"].pop("d2")),
-        "D3", "not a valid node id: use lowercase letters, digits and hyphens", id="bad-node-id",
+        "D3",
+        "not a valid node id: use lowercase letters, digits and hyphens",
+        id="bad-node-id",
     ),
     pytest.param(
         lambda d: node(d, "d1").update(ref="D1"),
-        "d1", "ref: 'D1' is not a valid reference: write it as in the brief, e.g. C1-D1",
+        "d1",
+        "ref: 'D1' is not a valid reference: write it as in the brief, e.g. C1-D1",
         id="bad-ref",
     ),
     pytest.param(
-        lambda d: d["actors"][0]["role"].pop("fr"),
-        None, "actors[alex].role: missing French text (fr)", id="actor-missing-french",
+        lambda d: node(d, "d2").update(ref="C9-D1"),
+        "d2",
+        "ref C9-D1 is already used by node d1",
+        id="duplicate-ref",
     ),
     pytest.param(
-        lambda d: d.update(id="case-9"), None, "id case-9 does not match the file name mini.yaml",
+        lambda d: d["actors"][0]["role"].pop("fr"),
+        None,
+        "actors[alex].role: missing French text (fr)",
+        id="actor-missing-french",
+    ),
+    pytest.param(
+        lambda d: d.update(id="case-9"),
+        None,
+        "id case-9 does not match the file name mini.yaml",
         id="id-differs-from-file-name",
     ),
 ]
@@ -352,6 +421,16 @@ def test_one_problem_gives_exactly_one_message(tmp_path: Path) -> None:
     ]
 
 
+def test_files_are_named_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content = write_content(tmp_path, case=lambda d: choice(d, "d1", 2).pop("note"))
+    monkeypatch.chdir(tmp_path)
+    assert [str(e) for e in validate_path(content)] == [
+        "content/cases/mini.yaml: node d1: choice d1-c is critical but has no instructional note"
+    ]
+
+
 def test_yaml_booleans_and_numbers_as_ids_are_rejected(tmp_path: Path) -> None:
     """`yes:` and bare numbers are not strings in YAML: the id must be quoted, never coerced."""
     content = write_content(tmp_path)
@@ -363,7 +442,9 @@ def test_yaml_booleans_and_numbers_as_ids_are_rejected(tmp_path: Path) -> None:
     assert has(errors, "yes", "write it in quotes ('yes')")
     for cid in ("d1-a", "d1-b", "d1-c"):
         assert has(errors, "d1", f"choice {cid}: next: YAML read True as a boolean, not a string")
-    path.write_text(text.replace("  d2:\n", "  'yes':\n").replace("next: d2", "next: 'yes'"), "utf-8")
+    path.write_text(
+        text.replace("  d2:\n", "  'yes':\n").replace("next: d2", "next: 'yes'"), "utf-8"
+    )
     assert validate_path(content) == []
 
 
@@ -387,7 +468,7 @@ def test_invalid_yaml_and_non_mapping_files_are_rejected(tmp_path: Path) -> None
     assert error.file == case_file(content) and error.problem.startswith("not valid YAML: line ")
     path.write_text("- just\n- a list\n", encoding="utf-8")
     (error,) = validate_path(content)
-    assert error.problem == "expected a mapping of keys at the top, found a list"
+    assert error.problem == "expected a mapping at the top, found a list"
 
 
 def test_all_problems_are_collected_across_files(tmp_path: Path) -> None:
@@ -409,15 +490,22 @@ def test_all_problems_are_collected_across_files(tmp_path: Path) -> None:
     expected = [
         ContentError(level_file, None, "objectives[lo1].label: English text (en) is empty"),
         ContentError(
-            level_file, None,
+            level_file,
+            None,
             "reflections: exactly three are required, with ids steps, learned, delicate in this "
             "order; found: delicate, learned, steps",
         ),
         ContentError(case_file(content), "d2", "prompt: missing English text (en)"),
-        ContentError(case_file(content), "d1", "choice d1-a: next names node nowhere, which does not exist"),
-        ContentError(case_file(content), "d1", "choice d1-c is critical but has no instructional note"),
         ContentError(
-            case_file(content), "d2", "objective lo9 is not declared in level.yaml (declared: lo1, lo2)"
+            case_file(content), "d1", "choice d1-a: next names node nowhere, which does not exist"
+        ),
+        ContentError(
+            case_file(content), "d1", "choice d1-c is critical but has no instructional note"
+        ),
+        ContentError(
+            case_file(content),
+            "d2",
+            "objective lo9 is not declared in level.yaml (declared: lo1, lo2)",
         ),
     ]
     assert sorted(errors, key=str) == sorted(expected, key=str)
@@ -430,7 +518,9 @@ def test_all_problems_are_collected_across_files(tmp_path: Path) -> None:
 
 BROKEN_LEVELS = [
     pytest.param(
-        lambda d: d["reflections"].pop(), "reflections: exactly three are required", id="two-reflections",
+        lambda d: d["reflections"].pop(),
+        "reflections: exactly three are required",
+        id="two-reflections",
     ),
     pytest.param(
         lambda d: d["reflections"][2].update(id="hardest"),
@@ -438,23 +528,29 @@ BROKEN_LEVELS = [
         id="wrong-reflection-id",
     ),
     pytest.param(
-        lambda d: d["objectives"][1]["label"].pop("en"), "objectives[lo2].label: missing English text (en)",
+        lambda d: d["objectives"][1]["label"].pop("en"),
+        "objectives[lo2].label: missing English text (en)",
         id="objective-missing-english",
     ),
     pytest.param(
         lambda d: d["method_steps"].append(d["method_steps"][0]),
-        "method_steps: id disclosure is declared more than once", id="duplicate-step",
+        "method_steps: id disclosure is declared more than once",
+        id="duplicate-step",
     ),
     pytest.param(
-        lambda d: d["endings"].pop("conforme"), "endings: missing required key 'conforme'",
+        lambda d: d["endings"].pop("conforme"),
+        "endings: missing required key 'conforme'",
         id="missing-ending-label",
     ),
     pytest.param(
         lambda d: d["reflections"][0].update(min_words=0),
-        "reflections[steps].min_words: must be at least 1, found 0", id="min-words",
+        "reflections[steps].min_words: must be at least 1, found 0",
+        id="min-words",
     ),
     pytest.param(
-        lambda d: d["cases"].append("ghost"), "cases lists ghost, but ", id="missing-case-file",
+        lambda d: d["cases"].append("ghost"),
+        "cases lists ghost, but ",
+        id="missing-case-file",
     ),
 ]
 
@@ -500,7 +596,9 @@ def test_content_error_text() -> None:
 # --- command line -------------------------------------------------------------------------------
 
 
-def test_cli_reports_file_node_and_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reports_file_node_and_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     content = write_content(tmp_path, case=lambda d: choice(d, "d1", 2).pop("note"))
     assert validate_command(str(content)) == 1
     out, err = capsys.readouterr()
@@ -591,8 +689,14 @@ def test_upgrade_v0_folds_only_the_declared_fields_and_keeps_the_input() -> None
     doc = {
         "schema_version": 0,
         "debrief_fr": "x",
-        "nodes": {"d1": {"prompt_fr": "Q ?", "prompt_en": "Q?", "ref_fr": "y",
-                         "choices": [{"text_fr": "A", "text_en": "A", "consequence_en": "C"}]}},
+        "nodes": {
+            "d1": {
+                "prompt_fr": "Q ?",
+                "prompt_en": "Q?",
+                "ref_fr": "y",
+                "choices": [{"text_fr": "A", "text_en": "A", "consequence_en": "C"}],
+            }
+        },
     }
     original = json.loads(json.dumps(doc))
     upgraded = upgrade(doc)

@@ -30,6 +30,13 @@ def new_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
+_PLATFORM_KEY = new_key()  # one per test process: RSA generation is the slow part of a test
+
+
+def platform_key() -> rsa.RSAPrivateKey:
+    return _PLATFORM_KEY
+
+
 def public_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
     jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
     jwk.update({"kid": kid, "alg": "RS256", "use": "sig"})
@@ -70,7 +77,7 @@ class MintedPlatform:
     client_id: str = "client-A"
     deployment_id: str = "deploy-1"
     kid: str = "platform-key-1"
-    key: rsa.RSAPrivateKey = field(default_factory=new_key)
+    key: rsa.RSAPrivateKey = field(default_factory=platform_key)
 
     def __post_init__(self) -> None:
         self.jwks.keys.append(public_jwk(self.key, self.kid))
