@@ -1,15 +1,20 @@
 """Typed models, one module per aggregate. Importing this package registers every table."""
 
+from lti_tool.models.attempt import Attempt, AttemptEvent, ReflectionAnswer, ReflectionSubmission
 from lti_tool.models.launch import LaunchRecord, LoginState
 from lti_tool.models.learner import Course, Learner, ResourceLink
 from lti_tool.models.registration import Deployment, Platform
 
 __all__ = [
+    "Attempt",
+    "AttemptEvent",
     "Course",
     "Deployment",
     "LaunchRecord",
     "Learner",
     "LoginState",
     "Platform",
+    "ReflectionAnswer",
+    "ReflectionSubmission",
     "ResourceLink",
 ]

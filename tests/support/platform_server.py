@@ -96,11 +96,29 @@ class LoopbackSecureCookiePolicy(DefaultCookiePolicy):
         return bool(super().return_ok_secure(cookie, request))
 
 
-def browser_session() -> requests.Session:
-    session = requests.Session()
-    session.cookies.set_policy(LoopbackSecureCookiePolicy())
-    session.headers["User-Agent"] = "sexto-tests-launch-driver/1.0 (plays a browser)"
-    return session
+class BrowserSession(requests.Session):
+    """A requests Session that sends cookies as a browser would on loopback.
+
+    requests builds each request's cookie jar afresh with the default policy, so the policy is
+    applied again here (redirects copy the jar, policy included).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cookies.set_policy(LoopbackSecureCookiePolicy())
+        self.headers["User-Agent"] = "sexto-tests-launch-driver/1.0 (plays a browser)"
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        prepared = super().prepare_request(request)
+        jar = prepared._cookies.copy()  # type: ignore[attr-defined]
+        jar.set_policy(self.cookies.get_policy())
+        prepared.headers.pop("Cookie", None)
+        prepared.prepare_cookies(jar)
+        return prepared
+
+
+def browser_session() -> BrowserSession:
+    return BrowserSession()
 
 
 @dataclass

@@ -1,0 +1,47 @@
+# Sexto Architect — `make run` and `make test` set everything up on a bare machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+export LTI_TOOL_ENV ?= dev
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(INSTALLED) ## create the virtual environment and install the tool
+
+setup: install ## install, generate keys, migrate the SQLite database
+	$(BIN)/lti-tool setup
+
+run: setup ## start the tool and its demo LMS (open the URL it prints)
+	LTI_TOOL_ENV=demo $(BIN)/lti-tool demo
+
+test-setup: install ## test prerequisites: PostgreSQL, Redis, Chromium, axe-core
+	bash scripts/ensure-services.sh
+	bash scripts/ensure-browser.sh
+
+lint: install ## ruff
+	$(BIN)/ruff check lti_tool tests bench migrations
+
+translations: install ## recompile the French catalogues after editing a .po
+	for d in $$(find lti_tool -type d -name translations); do $(BIN)/pybabel compile -q -d $$d -D messages; done
+
+test: test-setup lint ## every test: on SQLite, then on PostgreSQL + Redis
+	$(BIN)/lti-tool cases validate
+	LTI_TEST_BACKEND=sqlite $(BIN)/pytest -q
+	LTI_TEST_BACKEND=postgres $(BIN)/pytest -q
+
+bench: setup ## launch and case-step benchmarks (prints figures)
+	$(BIN)/python bench/launch.py
+	$(BIN)/python bench/cases.py
+
+.PHONY: help install setup run test-setup lint translations test bench

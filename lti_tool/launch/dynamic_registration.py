@@ -1,0 +1,355 @@
+"""LTI Dynamic Registration 1.0 (https://www.imsglobal.org/spec/lti-dr/v1p0), `GET|POST /lti/register`.
+
+1. The platform opens `/lti/register?openid_configuration=…&registration_token=…` in an iframe or a
+   window (§3.3). The tool fetches the platform's OpenID configuration, checks it (§3.5.1: the
+   issuer is there and the configuration URL starts with it; the endpoints and the LTI platform
+   configuration are there) and shows the administrator what it is about to register.
+2. The administrator confirms: a POST carrying, in a hidden field, the configuration URL and the
+   token signed with SECRET_KEY (itsdangerous) — the page works without cookies inside the LMS
+   iframe, and the POST can only register a configuration the tool itself fetched and checked.
+3. The tool re-fetches the configuration, POSTs its client registration to `registration_endpoint`
+   with the token as bearer (§3.5.2), stores the platform's answer (client_id, deployment_id) with
+   `registry.add_platform`, and ends with a page that posts `org.imsglobal.lti.close` to the
+   platform (§3.6) from a self-hosted script.
+
+Canvas may answer without a deployment_id (deployments exist once the key is installed): the
+registration is then stored without deployments; the page, and the first launch's refusal page, give
+the exact `lti-tool platform add … --deployment-id` command (platforms.py has the per-LMS details).
+Every failure is a `ToolError` (4xx) with a bilingual message; the platform's answer goes to the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from lti_tool import http
+from lti_tool.db import get_session
+from lti_tool.errors import Bilingual, ToolError
+from lti_tool.launch import claims as c
+from lti_tool.launch.platforms import Generic, for_family
+from lti_tool.launch.registry import RegistrationConflict, add_platform, guess_family
+from lti_tool.launch.tool_config import (
+    TOOL_CONFIGURATION,
+    platform_add_command,
+    registration_request,
+    tool_urls,
+)
+
+bp = Blueprint("registration", __name__)
+log = logging.getLogger("lti_tool.launch.registration")
+
+PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
+FORM_FIELD = "registration"
+FORM_SALT = "lti-dynamic-registration"
+# Long enough for an administrator to read the page; platforms' tokens live about as long.
+FORM_MAX_AGE = 3600
+_REQUIRED_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri",
+                       "registration_endpoint")
+
+ASK_AGAIN = Bilingual("Recommencez l'inscription depuis la page d'administration de la plateforme.",
+                      "Start the registration again from the platform's administration page.")
+
+
+class RegistrationFailed(ToolError):
+    code = "registration_failed"
+    title = Bilingual("Inscription de l'outil impossible", "Tool registration failed")
+
+
+def _fail(fr: str, en: str, *, detail: str, status: int = 400, code: str = "registration_failed",
+          hint: Bilingual | None = None) -> RegistrationFailed:
+    return RegistrationFailed(Bilingual(fr, en), hint=hint or ASK_AGAIN, detail=detail,
+                              status=status, code=code)
+
+
+@dataclass(frozen=True)
+class PlatformConfiguration:
+    """The parts of the platform's OpenID configuration the tool uses (DR 1.0 §3.4)."""
+
+    url: str
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str
+    registration_endpoint: str
+    authorization_server: str | None
+    product_family_code: str
+    version: str
+    messages_supported: tuple[str, ...]
+    scopes_supported: tuple[str, ...] | None
+
+    @property
+    def family(self) -> str:
+        return guess_family(self.issuer, self.product_family_code)
+
+    @property
+    def flavour(self) -> Generic:
+        return for_family(self.family)
+
+    @property
+    def display_name(self) -> str:
+        name = " ".join(p for p in (self.flavour.label if self.family != "generic"
+                                    else self.product_family_code, self.version) if p)
+        return name or self.issuer
+
+    @property
+    def supports_deep_linking(self) -> bool:
+        return c.DEEP_LINKING_REQUEST in self.messages_supported
+
+
+# -- the platform's configuration ----------------------------------------------------------------
+def _allowed_url(url: str) -> bool:
+    """http(s) with a host; plain http only outside production (local platforms, tests)."""
+    parts = urlsplit(url)
+    schemes = ("https",) if current_app.extensions["settings"].is_production else ("https", "http")
+    return parts.scheme in schemes and bool(parts.hostname)
+
+
+def _message_types(value: Any) -> tuple[str, ...]:
+    """`messages_supported` is a list of {type, placements?}; early platforms sent bare strings."""
+    types: list[str] = []
+    for entry in value if isinstance(value, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("type"), str):
+            types.append(entry["type"])
+        elif isinstance(entry, str):
+            types.append(entry)
+    return tuple(types)
+
+
+def parse_configuration(url: str, doc: Any) -> PlatformConfiguration:
+    """Check the OpenID configuration against DR 1.0 §3.4–3.5.1; refuse with what is wrong."""
+    def bad(problem: str, fr: str) -> RegistrationFailed:
+        return _fail(f"La configuration OpenID de la plateforme est invalide : {fr}",
+                     f"The platform's OpenID configuration is not valid: {problem}.",
+                     detail=f"openid configuration {url}: {problem}", code="bad_openid_configuration")
+
+    if not isinstance(doc, dict):
+        raise bad("it is not a JSON object", "ce n'est pas un objet JSON.")
+    issuer = doc.get("issuer")
+    if not isinstance(issuer, str) or not issuer:
+        raise bad("issuer is missing", "l'émetteur (issuer) est absent.")
+    if not url.startswith(issuer) or not _allowed_url(issuer):
+        raise bad(f"the configuration URL does not start with the issuer {issuer}",
+                  f"l'adresse de la configuration ne commence pas par l'émetteur {issuer}.")
+    endpoints: dict[str, str] = {}
+    for name in _REQUIRED_ENDPOINTS:
+        value = doc.get(name)
+        if not isinstance(value, str) or not _allowed_url(value):
+            raise bad(f"{name} is missing or not an http(s) URL",
+                      f"{name} est absent ou n'est pas une adresse http(s).")
+        endpoints[name] = value
+    lti = doc.get(PLATFORM_CONFIGURATION)
+    if not isinstance(lti, dict):
+        raise bad(f"{PLATFORM_CONFIGURATION} is missing",
+                  f"{PLATFORM_CONFIGURATION} est absent.")
+    family = lti.get("product_family_code")
+    if not isinstance(family, str) or not family:
+        raise bad("product_family_code is missing", "product_family_code est absent.")
+    messages = _message_types(lti.get("messages_supported"))
+    if c.RESOURCE_LINK_REQUEST not in messages:
+        raise bad("messages_supported does not list LtiResourceLinkRequest",
+                  "messages_supported ne comprend pas LtiResourceLinkRequest.")
+    scopes = doc.get("scopes_supported")
+    server = doc.get("authorization_server")
+    return PlatformConfiguration(
+        url=url, issuer=issuer, authorization_server=server if isinstance(server, str) else None,
+        product_family_code=family, version=str(lti.get("version") or ""),
+        messages_supported=messages,
+        scopes_supported=(tuple(s for s in scopes if isinstance(s, str))
+                          if isinstance(scopes, list) else None),
+        **endpoints)
+
+
+def _bearer(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def fetch_configuration(url: str, token: str | None) -> PlatformConfiguration:
+    if not url or not _allowed_url(url):
+        raise _fail("L'adresse de configuration OpenID reçue de la plateforme est absente ou "
+                    "invalide.",
+                    "The OpenID configuration address sent by the platform is missing or invalid.",
+                    detail=f"openid_configuration {url!r}", code="bad_openid_configuration")
+    try:
+        # Canvas wants the registration token on this request too; Moodle ignores it.
+        doc = http.get_json(url, headers={"Accept": "application/json", **_bearer(token)})
+    except http.HttpUnavailable as exc:
+        raise _fail("La plateforme est injoignable : sa configuration OpenID n'a pas pu être lue.",
+                    "The platform cannot be reached: its OpenID configuration could not be read.",
+                    detail=f"{exc} {exc.body}", status=424, code="platform_unreachable",
+                    hint=Bilingual("Vérifiez que l'outil peut joindre la plateforme, puis "
+                                   "recommencez.",
+                                   "Check that the tool can reach the platform, then try again."),
+                    ) from exc
+    except http.HttpError as exc:
+        raise _fail("La plateforme a refusé de donner sa configuration OpenID.",
+                    "The platform refused to give its OpenID configuration.",
+                    detail=f"{exc} {exc.body}", code="bad_openid_configuration") from exc
+    return parse_configuration(url, doc)
+
+
+# -- the registration ------------------------------------------------------------------------------
+def _platform_message(body: str) -> str:
+    """A short, readable excerpt of the platform's error (OAuth `error_description`, else text)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        parts = [str(doc[k]) for k in ("error", "error_description", "message") if doc.get(k)]
+        if parts:
+            return " — ".join(parts)[:300]
+    return body.strip()[:300]
+
+
+def register_with_platform(config: PlatformConfiguration, token: str | None,
+                           payload: dict[str, Any]) -> dict[str, Any]:
+    """POST the client registration (DR 1.0 §3.5.2); the platform's answer (§3.6)."""
+    try:
+        response = http.request("POST", config.registration_endpoint, json=payload,
+                                headers={"Accept": "application/json", **_bearer(token)})
+    except http.HttpUnavailable as exc:
+        raise _fail("La plateforme est injoignable ou en erreur : l'inscription n'a pas été faite.",
+                    "The platform cannot be reached or failed: the registration was not made.",
+                    detail=f"{exc} {exc.body}", status=424, code="platform_unreachable") from exc
+    except http.HttpRefused as exc:
+        said = _platform_message(exc.body)
+        raise _fail(f"La plateforme a refusé l'inscription (HTTP {exc.status}) : {said}",
+                    f"The platform refused the registration (HTTP {exc.status}): {said}",
+                    detail=f"{exc} {exc.body}", code="registration_refused",
+                    hint=Bilingual("Le jeton d'inscription est peut-être expiré ou déjà utilisé : "
+                                   "recommencez depuis la plateforme.",
+                                   "The registration token may have expired or been used already: "
+                                   "start again from the platform.")) from exc
+    try:
+        doc = response.json()
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise _fail("La réponse de la plateforme à l'inscription est illisible.",
+                    "The platform's answer to the registration cannot be read.",
+                    detail=f"registration answer not a JSON object: {response.text[:2000]}",
+                    code="bad_registration_answer")
+    return doc
+
+
+def parse_registration_answer(doc: dict[str, Any]) -> tuple[str, str | None]:
+    """(client_id, deployment_id or None). Moodle's deployment_id is its tool type id."""
+    client_id = doc.get("client_id")
+    if isinstance(client_id, int) and not isinstance(client_id, bool):
+        client_id = str(client_id)
+    if not isinstance(client_id, str) or not client_id:
+        raise _fail("La plateforme n'a pas attribué d'identifiant client (client_id) à l'outil.",
+                    "The platform did not give the tool a client id (client_id).",
+                    detail=f"registration answer without client_id: {str(doc)[:2000]}",
+                    code="bad_registration_answer")
+    tool_conf = doc.get(TOOL_CONFIGURATION)
+    deployment = tool_conf.get("deployment_id") if isinstance(tool_conf, dict) else None
+    if isinstance(deployment, int) and not isinstance(deployment, bool):
+        deployment = str(deployment)
+    return client_id, deployment if isinstance(deployment, str) and deployment else None
+
+
+# -- the signed confirmation form -------------------------------------------------------------------
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=FORM_SALT)
+
+
+def sign_form(config_url: str, token: str | None) -> str:
+    return _serializer().dumps({"c": config_url, "t": token or ""})
+
+
+def read_form(value: str | None) -> tuple[str, str | None]:
+    try:
+        data = _serializer().loads(value or "", max_age=FORM_MAX_AGE)
+    except SignatureExpired as exc:
+        raise _fail("La page de confirmation a expiré.", "The confirmation page has expired.",
+                    detail="registration form expired", code="registration_form_expired") from exc
+    except BadSignature as exc:
+        raise _fail("Le formulaire d'inscription a été modifié ou est invalide.",
+                    "The registration form was altered or is not valid.",
+                    detail="registration form signature invalid",
+                    code="registration_form_invalid") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("c"), str):
+        raise _fail("Le formulaire d'inscription est invalide.",
+                    "The registration form is not valid.", detail="registration form shape",
+                    code="registration_form_invalid")
+    return data["c"], data.get("t") or None
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# -- views -------------------------------------------------------------------------------------------
+@bp.get("/lti/register")
+def start() -> Response:
+    config_url = request.args.get("openid_configuration", "")
+    token = request.args.get("registration_token") or None
+    config = fetch_configuration(config_url, token)
+    urls = tool_urls()
+    payload = registration_request(urls, config.flavour, platform_scopes=config.scopes_supported,
+                                   deep_linking=config.supports_deep_linking)
+    return _no_store(Response(render_template(
+        "launch/register.html", config=config, urls=urls, payload=payload,
+        scopes=payload["scope"].split(), form_value=sign_form(config_url, token),
+        field=FORM_FIELD, placements=_placements(payload),
+        switch_url=url_for("registration.start", openid_configuration=config_url,
+                           registration_token=token, lang=_other_lang()))))
+
+
+@bp.post("/lti/register")
+def confirm() -> Response:
+    config_url, token = read_form(request.form.get(FORM_FIELD))
+    config = fetch_configuration(config_url, token)
+    urls = tool_urls()
+    payload = registration_request(urls, config.flavour, platform_scopes=config.scopes_supported,
+                                   deep_linking=config.supports_deep_linking)
+    answer = register_with_platform(config, token, payload)
+    client_id, deployment_id = parse_registration_answer(answer)
+    session = get_session()
+    try:
+        add_platform(session, issuer=config.issuer, client_id=client_id,
+                     auth_url=config.authorization_endpoint, token_url=config.token_endpoint,
+                     jwks_url=config.jwks_uri,
+                     deployment_ids=[deployment_id] if deployment_id else [],
+                     family=config.family, name=config.display_name[:255],
+                     auth_audience=(config.authorization_server
+                                    if config.authorization_server not in (None,
+                                                                           config.token_endpoint)
+                                    else None))
+    except RegistrationConflict as exc:
+        raise _fail("Cette plateforme est déjà inscrite avec d'autres adresses pour ce client_id.",
+                    "This platform is already registered with other addresses for this client_id.",
+                    detail=str(exc), status=409, code="registration_conflict",
+                    hint=Bilingual("Administrateur de l'outil : retirez l'ancienne inscription "
+                                   "(lti-tool platform remove), puis recommencez.",
+                                   "Tool administrator: remove the old registration "
+                                   "(lti-tool platform remove), then start again.")) from exc
+    log.info("dynamic registration ok issuer=%s client_id=%s deployment=%s family=%s",
+             config.issuer, client_id, deployment_id, config.family)
+    command = None if deployment_id else platform_add_command(
+        config.issuer, client_id, config.authorization_endpoint, config.token_endpoint,
+        config.jwks_uri, "<deployment_id>")
+    return _no_store(Response(render_template(
+        "launch/register_done.html", config=config, client_id=client_id,
+        deployment_id=deployment_id, command=command,
+        missing_deployment=config.flavour.missing_deployment() if not deployment_id else None)))
+
+
+def _placements(payload: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    messages = payload[TOOL_CONFIGURATION]["messages"]
+    return [(m["type"], m["placements"]) for m in messages if m.get("placements")]
+
+
+def _other_lang() -> str:
+    from lti_tool.i18n import current_lang
+
+    return "en" if current_lang() == "fr" else "fr"
