@@ -30,6 +30,9 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     from lti_tool.health import bp as health_bp
     from lti_tool.home.views import bp as home_bp
     from lti_tool.launch import wiring
+    from lti_tool.launch.deep_linking import bp as deep_linking_bp
+    from lti_tool.launch.dynamic_registration import bp as registration_bp
+    from lti_tool.launch.tool_config import bp as tool_config_bp
     from lti_tool.launch.views import bp as launch_bp
 
     db.init_app(app, settings.database_url)
@@ -38,9 +41,10 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     wiring.init_app(app)
     app.extensions["landing_endpoints"] = {
         "learner": "home.learner", "instructor": "home.instructor",
-        "deep_linking": "home.deep_linking",
+        "deep_linking": "deep_linking.picker",
     }
-    for blueprint in (health_bp, launch_bp, home_bp):
+    for blueprint in (health_bp, launch_bp, registration_bp, tool_config_bp, deep_linking_bp,
+                      home_bp):
         app.register_blueprint(blueprint)
 
     @app.after_request

@@ -49,9 +49,3 @@ def instructor() -> Any:
             select(LaunchRecord.learner_id).where(
                 LaunchRecord.resource_link_id == ctx["link"].id)).scalars()))
     return render_template("home/instructor.html", learners=learners, **ctx)
-
-
-@bp.get("/deep-linking")
-@require_viewer
-def deep_linking() -> Any:
-    return render_template("home/learner.html", **_activity_context())

@@ -1,4 +1,4 @@
-"""LTI Dynamic Registration 1.0 (https://www.imsglobal.org/spec/lti-dr/v1p0), `GET|POST /lti/register`.
+"""LTI Dynamic Registration 1.0 (https://www.imsglobal.org/spec/lti-dr/v1p0) at `/lti/register`.
 
 1. The platform opens `/lti/register?openid_configuration=…&registration_token=…` in an iframe or a
    window (§3.3). The tool fetches the platform's OpenID configuration, checks it (§3.5.1: the
@@ -13,9 +13,10 @@
    platform (§3.6) from a self-hosted script.
 
 Canvas may answer without a deployment_id (deployments exist once the key is installed): the
-registration is then stored without deployments; the page, and the first launch's refusal page, give
-the exact `lti-tool platform add … --deployment-id` command (platforms.py has the per-LMS details).
-Every failure is a `ToolError` (4xx) with a bilingual message; the platform's answer goes to the log.
+registration is then stored without deployments; the page, and the first launch's refusal page,
+give the exact `lti-tool platform add … --deployment-id` command (platforms.py: per-LMS details).
+Every failure is a `ToolError` (4xx) with a bilingual message; the platform's answer goes to the
+log.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ class PlatformConfiguration:
         return c.DEEP_LINKING_REQUEST in self.messages_supported
 
 
-# -- the platform's configuration ----------------------------------------------------------------
+# -- the platform's configuration ------------------------------------------------------------------
 def _allowed_url(url: str) -> bool:
     """http(s) with a host; plain http only outside production (local platforms, tests)."""
     parts = urlsplit(url)
@@ -127,7 +128,8 @@ def parse_configuration(url: str, doc: Any) -> PlatformConfiguration:
     def bad(problem: str, fr: str) -> RegistrationFailed:
         return _fail(f"La configuration OpenID de la plateforme est invalide : {fr}",
                      f"The platform's OpenID configuration is not valid: {problem}.",
-                     detail=f"openid configuration {url}: {problem}", code="bad_openid_configuration")
+                     detail=f"openid configuration {url}: {problem}",
+                     code="bad_openid_configuration")
 
     if not isinstance(doc, dict):
         raise bad("it is not a JSON object", "ce n'est pas un objet JSON.")
@@ -256,7 +258,7 @@ def parse_registration_answer(doc: dict[str, Any]) -> tuple[str, str | None]:
     return client_id, deployment if isinstance(deployment, str) and deployment else None
 
 
-# -- the signed confirmation form -------------------------------------------------------------------
+# -- the signed confirmation form ------------------------------------------------------------------
 def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=FORM_SALT)
 
@@ -288,7 +290,7 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-# -- views -------------------------------------------------------------------------------------------
+# -- views -----------------------------------------------------------------------------------------
 @bp.get("/lti/register")
 def start() -> Response:
     config_url = request.args.get("openid_configuration", "")

@@ -4,10 +4,11 @@ flavour instead of testing `if family == "canvas"`.
 
 What differs, and where the LMS documents it:
 - Canvas places a tool in its UI through `placements` (link_selection, assignment_selection,
-  course_navigation, …) on each message of the registration, and reads its own privacy level claim
-  (https://developerdocs.instructure.com/services/canvas/external-tools/lti/file.registration and the
-  developer-key JSON, …/file.lti_dev_key_config). A dynamic registration may come back without a
-  deployment_id: Canvas creates deployments when the key is installed in an account or course.
+  course_navigation, …) on each message of the registration, and reads its own privacy level
+  claim (https://developerdocs.instructure.com/services/canvas/external-tools/lti/file.registration
+  and the developer-key JSON, …/file.lti_dev_key_config). A dynamic registration may come back
+  without a deployment_id: Canvas creates deployments when the key is installed in an account or
+  course.
 - Moodle ignores `placements`; its deployment_id is the tool type id and always comes back in the
   registration response; it reads the `claims` list to set "share name / email" and the `lineitem`
   scope to turn on "grade sync and column management" (mod/lti/classes/local/ltiopenid/

@@ -157,10 +157,9 @@ def canvas_developer_key(urls: ToolUrls) -> dict[str, Any]:
     }
 
 
-def platform_add_command(issuer: str = "<issuer>", client_id: str = "<client_id>",
-                         auth_url: str = "<auth_url>", token_url: str = "<token_url>",
-                         jwks_url: str = "<jwks_url>",
-                         deployment_id: str = "<deployment_id>") -> str:
+def platform_add_command(issuer: str, client_id: str, auth_url: str, token_url: str,
+                         jwks_url: str, deployment_id: str) -> str:
+    """The `lti-tool platform add` line an administrator runs (placeholders in <angle brackets>)."""
     return (f"lti-tool platform add --issuer {issuer} --client-id {client_id} "
             f"--auth-url {auth_url} --token-url {token_url} --jwks-url {jwks_url} "
             f"--deployment-id {deployment_id}")
@@ -202,7 +201,8 @@ def config_page() -> Any:
                                             CANVAS_ENDPOINTS["auth_url"],
                                             CANVAS_ENDPOINTS["token_url"],
                                             CANVAS_ENDPOINTS["jwks_url"], "<deployment_id>"),
-        generic_command=platform_add_command())
+        generic_command=platform_add_command("<issuer>", "<client_id>", "<auth_url>",
+                                             "<token_url>", "<jwks_url>", "<deployment_id>"))
 
 
 @bp.get("/lti/config/canvas.json")

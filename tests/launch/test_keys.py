@@ -37,6 +37,7 @@ def rotating_app(database_url: str, redis_url: str | None, tmp_path: Path):  # t
     from tests.conftest import _truncate
 
     _truncate(app)
+    app.extensions["db_engine"].dispose()
 
 
 def verify_with_published_jwks(client: Any, token: str) -> dict[str, Any]:

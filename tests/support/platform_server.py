@@ -68,7 +68,9 @@ def serve_app(factory: Callable[[str], WSGIApp], host: str = "127.0.0.1") -> Ite
     except BaseException:
         server.server_close()
         raise
-    thread = threading.Thread(target=server.serve_forever, name=f"wsgi-{base_url}", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"wsgi-{base_url}", daemon=True
+    )
     thread.start()
     try:
         yield base_url
