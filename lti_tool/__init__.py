@@ -27,6 +27,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     logging.getLogger("lti_tool").setLevel(settings.log_level)
 
     from lti_tool import db, errors, i18n
+    from lti_tool.cases.views import bp as cases_bp
     from lti_tool.health import bp as health_bp
     from lti_tool.home.views import bp as home_bp
     from lti_tool.launch import wiring
@@ -40,11 +41,11 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     wiring.init_app(app)
     app.extensions["landing_endpoints"] = {
-        "learner": "home.learner", "instructor": "home.instructor",
+        "learner": "cases.level_home", "instructor": "home.instructor",
         "deep_linking": "deep_linking.picker",
     }
     for blueprint in (health_bp, launch_bp, registration_bp, tool_config_bp, deep_linking_bp,
-                      home_bp):
+                      home_bp, cases_bp):
         app.register_blueprint(blueprint)
 
     @app.after_request

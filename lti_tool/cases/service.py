@@ -198,12 +198,13 @@ def choose(session: Session, case: Case, attempt: Attempt, choice_id: str,
         attempt.passed = engine.passed(case, new)
         attempt.finished_at = now
     _flush_versioned(session, attempt)
-    session.add(AttemptEvent(attempt_id=attempt.id, seq=seq, node=state.node, choice=choice_id,
+    attempt_id = attempt.id
+    session.add(AttemptEvent(attempt_id=attempt_id, seq=seq, node=state.node, choice=choice_id,
                              events=[e.to_dict() for e in events], created_at=now))
     try:
         session.flush()
     except IntegrityError as exc:  # same seq written by a concurrent request
-        raise StaleForm(STALE, detail=f"attempt {attempt.id}: seq {seq} exists") from exc
+        raise StaleForm(STALE, detail=f"attempt {attempt_id}: seq {seq} exists") from exc
     return StepResult(attempt, new, tuple(events), seq)
 
 
@@ -398,10 +399,11 @@ def _checked_text(text: str) -> str:
 def _flush_versioned(session: Session, attempt: Attempt) -> None:
     """Flush the attempt under its optimistic lock (`version_id_col`: UPDATE … WHERE version = v);
     a concurrent change of the row makes this a stale form."""
+    attempt_id = attempt.id  # read before the flush: a failed flush expires the object
     try:
         session.flush()
     except StaleDataError as exc:
-        raise StaleForm(STALE, detail=f"attempt {attempt.id}: concurrent update") from exc
+        raise StaleForm(STALE, detail=f"attempt {attempt_id}: concurrent update") from exc
 
 
 def _content_changed(attempt: Attempt, detail: str) -> ContentChanged:

@@ -23,7 +23,6 @@ def create_demo_lms(settings: DemoSettings) -> flask.Flask:
         static_folder="static",
         static_url_path="/static",
     )
-    app.config["JSON_SORT_KEYS"] = False
     app.extensions[EXTENSION] = DemoLms(
         settings=settings,
         keys=load_or_create_keys(settings.keys_dir),
@@ -31,6 +30,9 @@ def create_demo_lms(settings: DemoSettings) -> flask.Flask:
         tool_keys=ToolKeySet(settings.tool_jwks_url),
     )
     app.register_blueprint(bp)
-    log.warning("DEMO LMS at %s (issuer) for the tool at %s: not for production use",
-                settings.base_url, settings.tool_base_url)
+    log.warning(
+        "DEMO LMS at %s (issuer) for the tool at %s: not for production use",
+        settings.base_url,
+        settings.tool_base_url,
+    )
     return app

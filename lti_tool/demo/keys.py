@@ -60,7 +60,9 @@ def load_or_create_keys(keys_dir: Path) -> PlatformKeys:
             ignore = keys_dir / ".gitignore"
             if not ignore.exists():
                 ignore.write_text("# demo LMS keys: never committed\n*\n")
-            private, public = _pem_pair(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+            private, public = _pem_pair(
+                rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            )
             _write_private(private_path, private)
             (keys_dir / PUBLIC_FILE).write_text(public)
         private = private_path.read_text()

@@ -185,7 +185,7 @@ class DemoOIDCLogin(OIDCLoginAbstract):
         return flask.redirect(url, code=303)
 
     def prepare_preflight_url(self, user_id: str) -> str:
-        url = super().prepare_preflight_url(user_id)
+        url = str(super().prepare_preflight_url(user_id))
         if self._storage_target:
             url += "&" + urlencode({"lti_storage_target": self._storage_target})
         return url
@@ -210,7 +210,7 @@ def sign_platform_jwt(
     if overrides is None or (
         overrides.alg == "RS256" and not overrides.headers and not overrides.foreign_key
     ):
-        return registration.platform_encode_and_sign(payload)
+        return str(registration.platform_encode_and_sign(payload))
     headers: dict[str, Any] = {"kid": keys.kid}
     for name, value in overrides.headers.items():
         if value is None:
@@ -219,7 +219,7 @@ def sign_platform_jwt(
             headers[name] = value
     if overrides.alg == "RS256":
         key = throwaway_private_pem() if overrides.foreign_key else keys.private_pem
-        return Registration.encode_and_sign(payload, key, headers)
+        return str(Registration.encode_and_sign(payload, key, headers))
     header = {"alg": overrides.alg, "typ": "JWT", **headers}
     signing_input = f"{_json_segment(header)}.{_json_segment(payload)}"
     if overrides.alg == "none":
@@ -307,7 +307,9 @@ class DemoMessageLaunch(LTIAdvantageMessageLaunchAbstract):
             **LtiNrps(memberships_url(s)).get_lti_nrps_launch_claim(),
         }
         if pending.message_type == DEEP_LINKING_REQUEST:
-            settings_claim = LtiDeepLinking(s.deep_linking_return_url).get_lti_deep_linking_launch_claim(
+            settings_claim = LtiDeepLinking(
+                s.deep_linking_return_url
+            ).get_lti_deep_linking_launch_claim(
                 title="Formation SEXTO — démo",
                 description="Choisir l'activité à ajouter au cours / Choose the activity to add",
                 accept_types={"ltiResourceLink"},
@@ -332,10 +334,12 @@ class DemoMessageLaunch(LTIAdvantageMessageLaunchAbstract):
         self.set_extra_claims(extra)
 
     def generate_launch_request(self) -> LaunchData:
-        """The library's message, our own iat/exp/jti, then any test override, then the signature."""
+        """The library's message, our iat/exp/jti, then any test override, then the signature."""
         message, state = self.get_launch_data()
         now = int(time.time())
-        message.update({"iat": now, "exp": now + self.id_token_expiration, "jti": str(uuid.uuid4())})
+        message.update(
+            {"iat": now, "exp": now + self.id_token_expiration, "jti": str(uuid.uuid4())}
+        )
         overrides = self._pending.overrides
         if overrides is not None:
             for name, value in overrides.claims.items():
@@ -427,7 +431,7 @@ def verify_tool_jwt(token: str, conf: DemoPlatformConf, tool_keys: ToolKeySet) -
     for refresh in (False, True):
         try:
             registration.set_tool_key_set(tool_keys.get(refresh=refresh))
-            return conf.tool_validate_and_decode(token)
+            return dict(conf.tool_validate_and_decode(token))
         except LtiException as exc:
             if refresh or "Unable to find public key" not in str(exc):
                 raise ToolJwtError(str(exc)) from exc
@@ -475,14 +479,18 @@ def issue_access_token(
     and `jti` present, and a `jti` is accepted once.
     """
     missing = [
-        k for k in ("grant_type", "client_assertion_type", "client_assertion", "scope") if not form.get(k)
+        k
+        for k in ("grant_type", "client_assertion_type", "client_assertion", "scope")
+        if not form.get(k)
     ]
     if missing:
         raise TokenRequestError("invalid_request", f"missing: {', '.join(missing)}")
     if form["grant_type"] != "client_credentials":
         raise TokenRequestError("unsupported_grant_type", "grant_type must be client_credentials")
     if form["client_assertion_type"] != CLIENT_ASSERTION_TYPE:
-        raise TokenRequestError("invalid_request", f"client_assertion_type must be {CLIENT_ASSERTION_TYPE}")
+        raise TokenRequestError(
+            "invalid_request", f"client_assertion_type must be {CLIENT_ASSERTION_TYPE}"
+        )
     conf = DemoPlatformConf(settings, keys)
     try:
         claims = verify_tool_jwt(form["client_assertion"], conf, tool_keys)
@@ -497,7 +505,13 @@ def issue_access_token(
         if not store.use_jti(jti, float(claims["exp"])):
             raise ToolJwtError("this client assertion (jti) was already used")
         token = conf.get_access_token(dict(form))
-    except (ToolJwtError, LtiException, MissingRequiredClaim, UnsupportedGrantType, jwt.PyJWTError) as exc:
+    except (
+        ToolJwtError,
+        LtiException,
+        MissingRequiredClaim,
+        UnsupportedGrantType,
+        jwt.PyJWTError,
+    ) as exc:
         raise TokenRequestError("invalid_client", str(exc) or type(exc).__name__, 401) from exc
     if not token["scope"]:
         raise TokenRequestError("invalid_scope", "none of the requested scopes is offered")
@@ -532,7 +546,9 @@ def check_access_token(
         raise ServiceAuthError(401, "invalid_token", "access token not issued for this client")
     granted = set(str(claims.get("scopes", "")).split())
     if not granted & required_any:
-        raise ServiceAuthError(403, "insufficient_scope", f"needs one of: {' '.join(sorted(required_any))}")
+        raise ServiceAuthError(
+            403, "insufficient_scope", f"needs one of: {' '.join(sorted(required_any))}"
+        )
     return claims
 
 
@@ -635,7 +651,9 @@ def validate_deep_linking_response(
     data = claims.get(DL + "data")
     user_id = store.take_deep_linking_data(data) if isinstance(data, str) else None
     if user_id is None:
-        raise ToolJwtError("data does not match an open deep-linking request (unknown or already used)")
+        raise ToolJwtError(
+            "data does not match an open deep-linking request (unknown or already used)"
+        )
     return DeepLinkingOutcome(
         user_id=user_id,
         items=created,

@@ -128,7 +128,7 @@ class DemoAgs(AssignmentsGradesService):
         )
 
     # -- the library's storage interface ---------------------------------------------------------
-    def find_lineitems(  # type: ignore[override]
+    def find_lineitems(
         self,
         page: int = 1,
         limit: int | None = None,
@@ -166,7 +166,7 @@ class DemoAgs(AssignmentsGradesService):
         if not self.store.delete_line_item(line_item_id):
             raise LineItemNotFoundException(line_item_id)
 
-    def update_score(self, line_item_id: str, score: Any) -> UpdateScoreStatus:  # type: ignore[override]
+    def update_score(self, line_item_id: str, score: Any) -> UpdateScoreStatus:
         self._get(line_item_id)
         if not isinstance(score, dict):
             raise LtiServiceException("a score JSON object is required", 400)
@@ -181,9 +181,13 @@ class DemoAgs(AssignmentsGradesService):
         activity = score.get("activityProgress")
         grading = score.get("gradingProgress")
         if activity not in ACTIVITY_PROGRESS:
-            raise LtiServiceException(f"activityProgress must be one of {sorted(ACTIVITY_PROGRESS)}", 400)
+            raise LtiServiceException(
+                f"activityProgress must be one of {sorted(ACTIVITY_PROGRESS)}", 400
+            )
         if grading not in GRADING_PROGRESS:
-            raise LtiServiceException(f"gradingProgress must be one of {sorted(GRADING_PROGRESS)}", 400)
+            raise LtiServiceException(
+                f"gradingProgress must be one of {sorted(GRADING_PROGRESS)}", 400
+            )
         stamp = score.get("timestamp")
         try:
             when = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
@@ -214,7 +218,7 @@ class DemoAgs(AssignmentsGradesService):
             return UpdateScoreStatus.OLD_TIMESTAMP
         return UpdateScoreStatus.SUCCESS
 
-    def get_results(  # type: ignore[override]
+    def get_results(
         self,
         line_item_id: str,
         page: int = 1,
@@ -245,11 +249,13 @@ class DemoAgs(AssignmentsGradesService):
 
 
 class DemoNrps(NamesRoleProvisioningService):
-    def __init__(self, request: Request, conf: DemoPlatformConf, settings: DemoSettings, store: DemoStore) -> None:
+    def __init__(
+        self, request: Request, conf: DemoPlatformConf, settings: DemoSettings, store: DemoStore
+    ) -> None:
         super().__init__(request, conf, memberships_url(settings))
         self.store = store
 
-    def get_member_data_page(  # type: ignore[override]
+    def get_member_data_page(
         self,
         page: int = 1,
         limit: int | None = None,

@@ -151,7 +151,9 @@ class DemoStore:
     # -- course content -------------------------------------------------------------------------
     def list_links(self) -> list[ResourceLink]:
         with self._lock:
-            return sorted(self.resource_links.values(), key=lambda rl: (rl.from_deep_linking, rl.created_at))
+            return sorted(
+                self.resource_links.values(), key=lambda rl: (rl.from_deep_linking, rl.created_at)
+            )
 
     def get_link(self, link_id: str) -> ResourceLink | None:
         with self._lock:

@@ -70,7 +70,9 @@ def _is_api(path: str) -> bool:
 
 
 def error_page(status: int, message: str) -> flask.Response:
-    resp = flask.make_response(render_template("demo/error.html", status=status, message=message), status)
+    resp = flask.make_response(
+        render_template("demo/error.html", status=status, message=message), status
+    )
     return resp
 
 
@@ -84,7 +86,9 @@ def json_error(status: int, error: str, description: str) -> flask.Response:
 def handle_http_error(exc: HTTPException) -> flask.Response:
     status = exc.code or 500
     if _is_api(request.path):
-        return json_error(status, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")
+        return json_error(
+            status, (exc.name or "error").lower().replace(" ", "_"), exc.description or ""
+        )
     return error_page(status, exc.description or exc.name)
 
 
@@ -176,13 +180,17 @@ def start_launch(
         resource_link_id = link.id
     else:
         raise LaunchRequestError(f"unknown message type {message_type!r}")
-    pending = demo.store.create_pending_launch(user.id, message_type, resource_link_id, locale, overrides)
+    pending = demo.store.create_pending_launch(
+        user.id, message_type, resource_link_id, locale, overrides
+    )
     url = login_initiation_url(pending, settings=demo.settings, keys=demo.keys, link=link)
     return pending, url
 
 
 def _message_type(kind: str) -> str:
-    return {"resource_link": RESOURCE_LINK_REQUEST, "deep_linking": DEEP_LINKING_REQUEST}.get(kind, kind)
+    return {"resource_link": RESOURCE_LINK_REQUEST, "deep_linking": DEEP_LINKING_REQUEST}.get(
+        kind, kind
+    )
 
 
 @bp.post("/launch")
@@ -198,7 +206,7 @@ def launch_from_page() -> flask.Response:
         )
     except LaunchRequestError as exc:
         return error_page(400, str(exc))
-    return flask.redirect(url, code=303)
+    return flask.make_response(flask.redirect(url, code=303))
 
 
 def _overrides(data: Any) -> LaunchOverrides | None:
@@ -221,7 +229,7 @@ def _overrides(data: Any) -> LaunchOverrides | None:
 
 @bp.post("/demo/api/launches")
 def api_create_launch() -> flask.Response:
-    """JSON twin of the launch buttons, for scripts and tests (see tests/support/platform_server.py)."""
+    """JSON twin of the launch buttons, for scripts and tests (tests/support/platform_server.py)."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         return json_error(400, "invalid_request", "a JSON object is required")
@@ -258,7 +266,8 @@ def api_state() -> flask.Response:
         {
             "resource_links": [asdict(rl) for rl in demo.store.list_links()],
             "line_items": [
-                {**asdict(li), "url": lineitem_url(demo.settings, li.id)} for li in demo.store.list_line_items()
+                {**asdict(li), "url": lineitem_url(demo.settings, li.id)}
+                for li in demo.store.list_line_items()
             ],
             "scores": [asdict(s) for s in demo.store.list_scores()],
         }
@@ -396,12 +405,16 @@ def lineitems(context_id: str) -> flask.Response:
             _require_json()
     except ServiceAuthError as exc:
         return _service_error(exc)
-    svc = DemoAgs(FlaskRequest(request), DemoPlatformConf(demo.settings, demo.keys), demo.settings, demo.store)
+    svc = DemoAgs(
+        FlaskRequest(request), DemoPlatformConf(demo.settings, demo.keys), demo.settings, demo.store
+    )
     handler = svc.handle_get_lineitems if request.method == "GET" else svc.handle_create_lineitem
     return _call(svc, handler)
 
 
-@bp.route("/api/lti/contexts/<context_id>/lineitems/<line_item_id>", methods=["GET", "PUT", "DELETE"])
+@bp.route(
+    "/api/lti/contexts/<context_id>/lineitems/<line_item_id>", methods=["GET", "PUT", "DELETE"]
+)
 def lineitem(context_id: str, line_item_id: str) -> flask.Response:
     _check_context(context_id)
     demo = lms()
@@ -459,7 +472,7 @@ def memberships(context_id: str) -> flask.Response:
         _authorize({SCOPE_NRPS})
     except ServiceAuthError as exc:
         return _service_error(exc)
-    svc = DemoNrps(FlaskRequest(request), DemoPlatformConf(demo.settings, demo.keys), demo.settings, demo.store)
+    svc = DemoNrps(
+        FlaskRequest(request), DemoPlatformConf(demo.settings, demo.keys), demo.settings, demo.store
+    )
     return _call(svc, svc.handle_get_members)
-
-

@@ -1,5 +1,5 @@
-"""Where a launch lands. Learners: the level's home (the three cases, the introduction, the
-territory notice). Instructors: a page of their own about the course and the activity.
+"""Where an instructor's launch lands: a page of their own about the course and the activity.
+(Learners land on the level home of the case player, lti_tool/cases/views.py.)
 """
 
 from __future__ import annotations
@@ -24,12 +24,6 @@ def _activity_context() -> dict[str, Any]:
     course = session.get(Course, viewer.course_id) if viewer.course_id else None
     link = session.get(ResourceLink, viewer.resource_link_pk) if viewer.resource_link_pk else None
     return {"viewer": viewer, "learner": learner, "course": course, "link": link}
-
-
-@bp.get("/level")
-@require_viewer
-def learner() -> Any:
-    return render_template("home/learner.html", **_activity_context())
 
 
 @bp.get("/instructor")

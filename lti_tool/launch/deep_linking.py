@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from flask import Blueprint, Response, current_app, g, render_template, request, url_for
-from flask_babel import gettext, ngettext
+from flask_babel import gettext
 from pylti1p3.deep_link import DeepLink
 from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.lineitem import LineItem
@@ -245,8 +245,8 @@ def picker() -> Any:
                                action=url_for("deep_linking.picker", lang=lang))
     picked = chosen(request.form.getlist(FIELD), available, launch.accept_multiple)
     items = content_items(picked, tool_urls().launch)
-    msg = ngettext("%(num)d SEXTO activity added.", "%(num)d SEXTO activities added.",
-                   len(picked))
+    # No ngettext: one message for any count keeps the catalogue free of plural forms.
+    msg = gettext("SEXTO activities added: %(count)d.", count=len(picked))
     token = response_jwt(launch, items, tool_keys().current(), msg)
     response = Response(render_template("launch/deep_linking_response.html",
                                         return_url=launch.return_url, jwt=token, picked=picked))

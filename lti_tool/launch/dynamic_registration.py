@@ -112,6 +112,12 @@ def _allowed_url(url: str) -> bool:
     return parts.scheme in schemes and bool(parts.hostname)
 
 
+def _under(url: str, issuer: str) -> bool:
+    """`url` starts with `issuer` at a boundary (https://lms.example is not https://lms.example.evil)."""
+    root = issuer.rstrip("/")
+    return url == root or url.startswith(root + "/") or url.startswith(root + "?")
+
+
 def _message_types(value: Any) -> tuple[str, ...]:
     """`messages_supported` is a list of {type, placements?}; early platforms sent bare strings."""
     types: list[str] = []
@@ -136,7 +142,7 @@ def parse_configuration(url: str, doc: Any) -> PlatformConfiguration:
     issuer = doc.get("issuer")
     if not isinstance(issuer, str) or not issuer:
         raise bad("issuer is missing", "l'émetteur (issuer) est absent.")
-    if not url.startswith(issuer) or not _allowed_url(issuer):
+    if not _under(url, issuer) or not _allowed_url(issuer):
         raise bad(f"the configuration URL does not start with the issuer {issuer}",
                   f"l'adresse de la configuration ne commence pas par l'émetteur {issuer}.")
     endpoints: dict[str, str] = {}

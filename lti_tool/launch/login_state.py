@@ -11,10 +11,11 @@ import json
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from lti_tool.db import utcnow
+from lti_tool.hot_sql import HotSQL
 from lti_tool.models import LoginState
 
 
@@ -26,23 +27,27 @@ class LoginStateStore(Protocol):
 
 class DatabaseLoginStates:
     def __init__(self, session: Session) -> None:
-        self.session = session
+        self.sql = HotSQL.of(session)
 
     def save(self, state: str, data: dict[str, Any], ttl: int) -> None:
-        self.session.execute(insert(LoginState).values(
-            state=state, data=data, expires_at=utcnow() + timedelta(seconds=ttl)))
+        self.sql.run("INSERT INTO login_state (state, data, expires_at) VALUES (:state, :data, :exp)",
+                     {"state": state, "data": self.sql.json(data),
+                      "exp": self.sql.at(utcnow() + timedelta(seconds=ttl))})
 
     def peek(self, state: str) -> dict[str, Any] | None:
-        row = self.session.execute(
-            select(LoginState.data).where(LoginState.state == state,
-                                          LoginState.expires_at > utcnow())).first()
-        return row[0] if row else None
+        row = self.sql.one("SELECT data FROM login_state WHERE state = :state AND expires_at > :now",
+                           {"state": state, "now": self.sql.now()})
+        return _decode(row[0]) if row else None
 
     def consume(self, state: str) -> dict[str, Any] | None:
-        row = self.session.execute(
-            delete(LoginState).where(LoginState.state == state, LoginState.expires_at > utcnow())
-            .returning(LoginState.data)).first()
-        return row[0] if row else None
+        row = self.sql.one("DELETE FROM login_state WHERE state = :state AND expires_at > :now "
+                           "RETURNING data", {"state": state, "now": self.sql.now()})
+        return _decode(row[0]) if row else None
+
+
+def _decode(value: Any) -> dict[str, Any]:
+    # SQLite hands back the JSON text, psycopg the decoded object.
+    return json.loads(value) if isinstance(value, str | bytes) else value  # type: ignore[no-any-return]
 
 
 class RedisLoginStates:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lti_tool.hot_sql import HotSQL
 from lti_tool.models import Deployment, Platform
 
 CANVAS_ISSUERS = (
@@ -33,25 +34,27 @@ class Registration:
     organisation_code: str | None
 
 
-_COLUMNS = (Platform.id, Platform.issuer, Platform.client_id, Platform.auth_url, Platform.token_url,
-            Platform.jwks_url, Platform.auth_audience, Platform.family, Platform.organisation_code)
+_SELECT = ("SELECT id, issuer, client_id, auth_url, token_url, jwks_url, auth_audience, family, "
+           "organisation_code FROM platform WHERE issuer = :issuer")
 
 
 def find_registration(session: Session, issuer: str, client_id: str | None) -> Registration | None:
     """By (issuer, client_id); without client_id only when the issuer has exactly one client."""
-    query = select(*_COLUMNS).where(Platform.issuer == issuer)
+    sql = HotSQL.of(session)
     if client_id:
-        row = session.execute(query.where(Platform.client_id == client_id)).first()
+        row = sql.one(_SELECT + " AND client_id = :client_id", {"issuer": issuer,
+                                                                 "client_id": client_id})
         return Registration(*row) if row else None
-    rows = session.execute(query.limit(2)).all()
+    sql.run(_SELECT + " LIMIT 2", {"issuer": issuer})
+    rows = sql.all()
     return Registration(*rows[0]) if len(rows) == 1 else None
 
 
 def find_deployment_pk(session: Session, platform_id: int, deployment_id: str) -> int | None:
-    return session.execute(
-        select(Deployment.id).where(Deployment.platform_id == platform_id,
-                                    Deployment.deployment_id == deployment_id)
-    ).scalar()
+    row = HotSQL.of(session).one(
+        "SELECT id FROM deployment WHERE platform_id = :platform_id AND deployment_id = :deployment_id",
+        {"platform_id": platform_id, "deployment_id": deployment_id})
+    return int(row[0]) if row else None
 
 
 def guess_family(issuer: str, product_family: str | None = None) -> str:

@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from lti_tool.db import upsert, utcnow
+from lti_tool.db import utcnow
+from lti_tool.hot_sql import HotSQL
 from lti_tool.launch import claims as c
 from lti_tool.launch.context import LaunchContext
 from lti_tool.launch.registry import Registration
-from lti_tool.models import Course, LaunchRecord, Learner, ResourceLink
 
 ACTIVITY_PARAM = "sexto_activity"
 
@@ -29,41 +28,70 @@ class RecordedLaunch:
     resource_link_pk: int | None
 
 
+_UPSERT_LEARNER = (
+    "INSERT INTO learner (platform_id, sub, name, given_name, family_name, email, locale, "
+    "created_at, last_launch_at) VALUES (:platform_id, :sub, :name, :given_name, :family_name, "
+    ":email, :locale, :now, :now) ON CONFLICT (platform_id, sub) DO UPDATE SET "
+    "name = excluded.name, given_name = excluded.given_name, family_name = excluded.family_name, "
+    "email = excluded.email, locale = excluded.locale, last_launch_at = excluded.last_launch_at "
+    "RETURNING id")
+_UPSERT_COURSE = (
+    "INSERT INTO course (platform_id, context_id, title, label, updated_at) VALUES (:platform_id, "
+    ":context_id, :title, :label, :now) ON CONFLICT (platform_id, context_id) DO UPDATE SET "
+    "title = excluded.title, label = excluded.label, updated_at = excluded.updated_at RETURNING id")
+_UPSERT_LINK = (
+    "INSERT INTO resource_link (platform_id, deployment_id, course_id, resource_link_id, title, "
+    "activity, lineitem_url, lineitems_url, ags_scopes, updated_at) VALUES (:platform_id, "
+    ":deployment_id, :course_id, :resource_link_id, :title, :activity, :lineitem_url, "
+    ":lineitems_url, :ags_scopes, :now) ON CONFLICT (platform_id, resource_link_id) DO UPDATE SET "
+    "deployment_id = excluded.deployment_id, course_id = excluded.course_id, "
+    "title = excluded.title, activity = excluded.activity, lineitem_url = excluded.lineitem_url, "
+    "lineitems_url = excluded.lineitems_url, ags_scopes = excluded.ags_scopes, "
+    "updated_at = excluded.updated_at RETURNING id")
+_INSERT_RECORD = (
+    "INSERT INTO launch_record (id, platform_id, learner_id, resource_link_id, message_type, "
+    "claims, created_at, expires_at) VALUES (:id, :platform_id, :learner_id, :link, "
+    ":message_type, :claims, :now, :expires_at)")
+
+
 def record_launch(session: Session, body: dict[str, Any], registration: Registration,
                   deployment_pk: int, *, ttl: int) -> RecordedLaunch:
+    """Upserts in one statement each (no SELECT-then-INSERT race between two launches)."""
     launch_id = secrets.token_urlsafe(18)
     ctx = LaunchContext.from_claims(body, launch_id=launch_id, platform_id=registration.id,
                                     platform_family=registration.family,
                                     client_id=registration.client_id, deployment_pk=deployment_pk)
+    sql = HotSQL.of(session)
     now = utcnow()
-    learner_id = upsert(session, Learner, {
+    stamp = sql.at(now)
+    learner_id = _id(sql.one(_UPSERT_LEARNER, {
         "platform_id": registration.id, "sub": ctx.sub, "name": ctx.name,
         "given_name": ctx.given_name, "family_name": ctx.family_name, "email": ctx.email,
-        "locale": ctx.locale, "created_at": now, "last_launch_at": now,
-    }, keys=("platform_id", "sub"),
-        update=("name", "given_name", "family_name", "email", "locale", "last_launch_at"))
+        "locale": ctx.locale, "now": stamp}))
     course_id = None
     if ctx.context_id:
-        course_id = upsert(session, Course, {
+        course_id = _id(sql.one(_UPSERT_COURSE, {
             "platform_id": registration.id, "context_id": ctx.context_id,
-            "title": ctx.context_title, "label": ctx.context_label, "updated_at": now,
-        }, keys=("platform_id", "context_id"), update=("title", "label", "updated_at"))
+            "title": ctx.context_title, "label": ctx.context_label, "now": stamp}))
     link_pk = None
     if ctx.resource_link_id:
-        link_pk = upsert(session, ResourceLink, {
-            "platform_id": registration.id, "deployment_id": deployment_pk,
-            "course_id": course_id, "resource_link_id": ctx.resource_link_id,
-            "title": ctx.resource_link_title, "activity": activity_of(ctx),
-            "lineitem_url": ctx.ags_lineitem, "lineitems_url": ctx.ags_lineitems,
-            "ags_scopes": list(ctx.ags_scopes) or None, "updated_at": now,
-        }, keys=("platform_id", "resource_link_id"),
-            update=("deployment_id", "course_id", "title", "activity", "lineitem_url",
-                    "lineitems_url", "ags_scopes", "updated_at"))
-    session.execute(insert(LaunchRecord).values(
-        id=launch_id, platform_id=registration.id, learner_id=learner_id,
-        resource_link_id=link_pk, message_type=ctx.message_type, claims=body, created_at=now,
-        expires_at=now + timedelta(seconds=ttl)))
+        link_pk = _id(sql.one(_UPSERT_LINK, {
+            "platform_id": registration.id, "deployment_id": deployment_pk, "course_id": course_id,
+            "resource_link_id": ctx.resource_link_id, "title": ctx.resource_link_title,
+            "activity": activity_of(ctx), "lineitem_url": ctx.ags_lineitem,
+            "lineitems_url": ctx.ags_lineitems,
+            "ags_scopes": sql.json(list(ctx.ags_scopes)) if ctx.ags_scopes else None,
+            "now": stamp}))
+    sql.run(_INSERT_RECORD, {
+        "id": launch_id, "platform_id": registration.id, "learner_id": learner_id,
+        "link": link_pk, "message_type": ctx.message_type, "claims": sql.json(body),
+        "now": stamp, "expires_at": sql.at(now + timedelta(seconds=ttl))})
     return RecordedLaunch(ctx, learner_id, course_id, link_pk)
+
+
+def _id(row: tuple[Any, ...] | None) -> int:
+    assert row is not None, "an upsert with RETURNING always returns its row"
+    return int(row[0])
 
 
 def activity_of(ctx: LaunchContext) -> str:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
+import hmac
 import json
 import secrets
 import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -28,7 +31,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwcrypto.jwk import JWK
 
-from lti_tool.demo import DemoSettings
+from lti_tool.demo import DemoSettings, create_demo_lms
+from lti_tool.demo.storage import ScoreRecord
 from tests.support.platform_server import LaunchDriver, LaunchError, run_platform, serve_app
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -39,7 +43,13 @@ DL_SETTINGS = DL + "deep_linking_settings"
 SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/"
 SCOPE_NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 ALL_SCOPES = " ".join(
-    [SCOPE + "lineitem", SCOPE + "lineitem.readonly", SCOPE + "score", SCOPE + "result.readonly", SCOPE_NRPS]
+    [
+        SCOPE + "lineitem",
+        SCOPE + "lineitem.readonly",
+        SCOPE + "score",
+        SCOPE + "result.readonly",
+        SCOPE_NRPS,
+    ]
 )
 SCORE_TYPE = "application/vnd.ims.lis.v1.score+json"
 LINEITEM_TYPE = "application/vnd.ims.lis.v2.lineitem+json"
@@ -65,7 +75,12 @@ class FakeTool:
         self.private_pem = _private_pem()
         jwk = JWK.from_pem(self.private_pem.encode())
         self.kid = jwk.thumbprint()
-        self.public_jwk = {**json.loads(jwk.export_public()), "kid": self.kid, "alg": "RS256", "use": "sig"}
+        self.public_jwk = {
+            **json.loads(jwk.export_public()),
+            "kid": self.kid,
+            "alg": "RS256",
+            "use": "sig",
+        }
         self.base_url = ""
         self.platform: DemoSettings | None = None
         self.redirect_uri: str | None = None  # None: the registered {tool}/lti/launch
@@ -83,7 +98,10 @@ class FakeTool:
             params = flask.request.values.to_dict()
             self.login_params.append(params)
             assert self.platform is not None
-            if params.get("iss") != self.platform.issuer or params.get("client_id") != self.platform.client_id:
+            if (
+                params.get("iss") != self.platform.issuer
+                or params.get("client_id") != self.platform.client_id
+            ):
                 return flask.Response("unknown platform", 400)
             state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
             self.nonces[state] = nonce
@@ -99,7 +117,9 @@ class FakeTool:
                 "state": state,
                 "nonce": nonce,
             }
-            resp = flask.redirect(f"{self.platform.auth_url}?{urlencode(query)}")
+            resp = flask.make_response(
+                flask.redirect(f"{self.platform.auth_url}?{urlencode(query)}")
+            )
             resp.set_cookie(self.STATE_COOKIE, state, secure=True, httponly=True, samesite="None")
             return resp
 
@@ -137,7 +157,7 @@ class FakeTool:
         keys = requests.get(self.platform.jwks_url, timeout=5).json()
         kid = jwt.get_unverified_header(token).get("kid")
         jwk = next(k for k in keys["keys"] if k["kid"] == kid)
-        return jwt.decode(  # type: ignore[no-any-return]
+        return jwt.decode(
             token,
             jwt.PyJWK(jwk).key,
             algorithms=["RS256"],
@@ -147,8 +167,15 @@ class FakeTool:
         )
 
     # -- what the tool signs --------------------------------------------------------------------
-    def sign(self, payload: dict[str, Any], *, key_pem: str | None = None, kid: str | None = None) -> str:
-        return jwt.encode(payload, key_pem or self.private_pem, algorithm="RS256", headers={"kid": kid or self.kid})
+    def sign(
+        self, payload: dict[str, Any], *, key_pem: str | None = None, kid: str | None = None
+    ) -> str:
+        return jwt.encode(
+            payload,
+            key_pem or self.private_pem,
+            algorithm="RS256",
+            headers={"kid": kid or self.kid},
+        )
 
     def client_assertion(self, **changes: Any) -> str:
         assert self.platform is not None
@@ -241,7 +268,9 @@ def http() -> Iterator[requests.Session]:
         yield session
 
 
-def _token(http: requests.Session, lms: DemoSettings, tool: FakeTool, scope: str = ALL_SCOPES) -> str:
+def _token(
+    http: requests.Session, lms: DemoSettings, tool: FakeTool, scope: str = ALL_SCOPES
+) -> str:
     resp = http.post(
         lms.token_url,
         data={
@@ -288,7 +317,9 @@ def test_learner_launch_is_signed_by_the_platform_jwks_and_carries_the_claims(
     header = jwt.get_unverified_header(trace.id_token)
     assert header["alg"] == "RS256" and header["kid"] in {k["kid"] for k in jwks["keys"]}
     key = jwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == header["kid"])).key
-    claims = jwt.decode(trace.id_token, key, algorithms=["RS256"], audience=lms.client_id, issuer=lms.issuer)
+    claims = jwt.decode(
+        trace.id_token, key, algorithms=["RS256"], audience=lms.client_id, issuer=lms.issuer
+    )
 
     assert claims["nonce"] == trace.auth_params["nonce"]
     assert claims["sub"] == "demo-user-alex-tremblay"
@@ -304,10 +335,15 @@ def test_learner_launch_is_signed_by_the_platform_jwks_and_carries_the_claims(
     assert claims[LTI + "launch_presentation"]["locale"] == "fr-CA"
     assert claims[LTI + "custom"] == {"sexto_level": "architecte"}
     ags = claims[AGS]
-    assert set(ags["scope"]) == {SCOPE + s for s in ("lineitem", "lineitem.readonly", "score", "result.readonly")}
+    assert set(ags["scope"]) == {
+        SCOPE + s for s in ("lineitem", "lineitem.readonly", "score", "result.readonly")
+    }
     assert ags["lineitems"] == f"{lms.base_url}/api/lti/contexts/demo-course-sexto/lineitems"
     assert ags["lineitem"] == ags["lineitems"] + "/li-niveau-architecte"
-    assert claims[NRPS]["context_memberships_url"] == f"{lms.base_url}/api/lti/contexts/demo-course-sexto/memberships"
+    assert (
+        claims[NRPS]["context_memberships_url"]
+        == f"{lms.base_url}/api/lti/contexts/demo-course-sexto/memberships"
+    )
     assert fake_tool.launches == [claims]
 
 
@@ -394,18 +430,24 @@ def test_a_message_hint_is_used_once(browser: LaunchDriver, lms: DemoSettings) -
     assert "lti_message_hint" in again.text
 
 
-def test_the_authentication_endpoint_also_accepts_post(browser: LaunchDriver, lms: DemoSettings) -> None:
+def test_the_authentication_endpoint_also_accepts_post(
+    browser: LaunchDriver, lms: DemoSettings
+) -> None:
     started = browser.request_launch("learner")
     auth_url = browser.login(started["login_url"])
 
-    resp = browser.session.post(lms.auth_url, data=dict(parse_qsl(urlsplit(auth_url).query)), timeout=5)
+    resp = browser.session.post(
+        lms.auth_url, data=dict(parse_qsl(urlsplit(auth_url).query)), timeout=5
+    )
 
     assert resp.status_code == 200
     assert 'name="id_token"' in resp.text
     assert resp.headers["Cache-Control"] == "no-store"
 
 
-def test_a_replayed_id_token_reaches_the_tool_again_for_the_tool_to_refuse(browser: LaunchDriver) -> None:
+def test_a_replayed_id_token_reaches_the_tool_again_for_the_tool_to_refuse(
+    browser: LaunchDriver,
+) -> None:
     trace = browser.launch("learner")
     assert trace.response.status_code == 200
 
@@ -445,7 +487,9 @@ def test_only_the_instructor_runs_deep_linking(browser: LaunchDriver) -> None:
 
 
 # -- token endpoint ----------------------------------------------------------------------------
-def _token_request(http: requests.Session, lms: DemoSettings, assertion: str, **form: str) -> requests.Response:
+def _token_request(
+    http: requests.Session, lms: DemoSettings, assertion: str, **form: str
+) -> requests.Response:
     data = {
         "grant_type": "client_credentials",
         "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -489,7 +533,9 @@ def test_token_endpoint_rejects_bad_assertions(
     assert resp.json()["error"] == "invalid_client"
 
 
-def test_token_endpoint_rejects_a_reused_jti(http: requests.Session, lms: DemoSettings, fake_tool: FakeTool) -> None:
+def test_token_endpoint_rejects_a_reused_jti(
+    http: requests.Session, lms: DemoSettings, fake_tool: FakeTool
+) -> None:
     first = _token_request(http, lms, fake_tool.client_assertion(jti="once-only"))
     second = _token_request(http, lms, fake_tool.client_assertion(jti="once-only"))
 
@@ -501,13 +547,16 @@ def test_token_endpoint_rejects_a_reused_jti(http: requests.Session, lms: DemoSe
 def test_token_endpoint_rejects_malformed_requests(
     http: requests.Session, lms: DemoSettings, fake_tool: FakeTool
 ) -> None:
-    assert _token_request(http, lms, fake_tool.client_assertion(), grant_type="password").json()["error"] == (
-        "unsupported_grant_type"
-    )
-    assert _token_request(http, lms, "not-a-jwt").status_code == 401
-    assert _token_request(http, lms, fake_tool.client_assertion(), scope="https://example.org/other").json()[
+    assert _token_request(http, lms, fake_tool.client_assertion(), grant_type="password").json()[
         "error"
-    ] == "invalid_scope"
+    ] == ("unsupported_grant_type")
+    assert _token_request(http, lms, "not-a-jwt").status_code == 401
+    assert (
+        _token_request(
+            http, lms, fake_tool.client_assertion(), scope="https://example.org/other"
+        ).json()["error"]
+        == "invalid_scope"
+    )
     missing = http.post(lms.token_url, data={"grant_type": "client_credentials"}, timeout=5)
     assert missing.status_code == 400 and missing.json()["error"] == "invalid_request"
 
@@ -521,16 +570,23 @@ def test_scores_need_strictly_increasing_timestamps_and_show_as_results(
     alex = "demo-user-alex-tremblay"
 
     def post(score: dict[str, Any]) -> requests.Response:
-        return http.post(lineitem + "/scores", json=score, headers=_bearer(token, SCORE_TYPE), timeout=5)
+        return http.post(
+            lineitem + "/scores", json=score, headers=_bearer(token, SCORE_TYPE), timeout=5
+        )
 
-    assert post(_score(alex, "2026-03-01T10:00:00+00:00", comment="Badge : admissible")).status_code == 200
+    assert (
+        post(_score(alex, "2026-03-01T10:00:00+00:00", comment="Badge : admissible")).status_code
+        == 200
+    )
     assert post(_score(alex, "2026-03-01T10:00:00+00:00")).status_code == 409  # same instant
     assert post(_score(alex, "2026-03-01T05:59:59-04:00")).status_code == 409  # earlier, other zone
     assert post(_score(alex, "2026-03-01T10:00:01Z", scoreGiven=9)).status_code == 200
 
     results = http.get(lineitem + "/results", headers=_bearer(token), timeout=5)
     assert results.status_code == 200
-    assert results.headers["Content-Type"].startswith("application/vnd.ims.lis.v2.resultcontainer+json")
+    assert results.headers["Content-Type"].startswith(
+        "application/vnd.ims.lis.v2.resultcontainer+json"
+    )
     [result] = results.json()
     assert result["userId"] == alex and result["resultScore"] == pytest.approx(90.0)
     assert result["resultMaximum"] == 100 and result["scoreOf"] == lineitem
@@ -545,11 +601,20 @@ def test_scores_need_strictly_increasing_timestamps_and_show_as_results(
 @pytest.mark.parametrize(
     ("score", "why"),
     [
-        (_score("demo-user-camille-roy", "2026-03-01T10:00:00Z"), "gradable"),  # Moodle: teacher → 400
+        (
+            _score("demo-user-camille-roy", "2026-03-01T10:00:00Z"),
+            "gradable",
+        ),  # Moodle: teacher → 400
         (_score("nobody", "2026-03-01T10:00:00Z"), "member"),
         (_score("demo-user-alex-tremblay", "2026-03-01T10:00:00"), "time zone"),
-        (_score("demo-user-alex-tremblay", "2026-03-01T10:00:00Z", activityProgress="Done"), "activityProgress"),
-        ({"userId": "demo-user-alex-tremblay", "timestamp": "2026-03-01T10:00:00Z"}, "activityProgress"),
+        (
+            _score("demo-user-alex-tremblay", "2026-03-01T10:00:00Z", activityProgress="Done"),
+            "activityProgress",
+        ),
+        (
+            {"userId": "demo-user-alex-tremblay", "timestamp": "2026-03-01T10:00:00Z"},
+            "activityProgress",
+        ),
     ],
 )
 def test_invalid_scores_are_refused(
@@ -575,7 +640,12 @@ def test_services_check_the_bearer_token_and_its_scopes(
     forbidden = http.get(lineitems, headers=_bearer(score_only), timeout=5)
     assert forbidden.status_code == 403
     assert 'error="insufficient_scope"' in forbidden.headers["WWW-Authenticate"]
-    assert http.get(lineitems.replace("demo-course-sexto", "other"), headers=_bearer(score_only), timeout=5).status_code == 404
+    assert (
+        http.get(
+            lineitems.replace("demo-course-sexto", "other"), headers=_bearer(score_only), timeout=5
+        ).status_code
+        == 404
+    )
 
 
 def test_line_items_list_create_get_and_page_with_a_quoted_link_header(
@@ -585,7 +655,13 @@ def test_line_items_list_create_get_and_page_with_a_quoted_link_header(
     lineitems = f"{lms.base_url}/api/lti/contexts/demo-course-sexto/lineitems"
     created = http.post(
         lineitems,
-        json={"label": "Cas 1", "scoreMaximum": 10, "resourceId": "cas-1", "tag": "case", "resourceLinkId": "rl-niveau-architecte"},
+        json={
+            "label": "Cas 1",
+            "scoreMaximum": 10,
+            "resourceId": "cas-1",
+            "tag": "case",
+            "resourceLinkId": "rl-niveau-architecte",
+        },
         headers=_bearer(token, LINEITEM_TYPE),
         timeout=5,
     )
@@ -594,12 +670,22 @@ def test_line_items_list_create_get_and_page_with_a_quoted_link_header(
     assert item["id"].startswith(lineitems + "/") and item["label"] == "Cas 1"
     assert http.get(item["id"], headers=_bearer(token), timeout=5).json() == item
     assert http.get(lineitems + "/li-nope", headers=_bearer(token), timeout=5).status_code == 404
-    bad = http.post(lineitems, json={"label": "x", "scoreMaximum": 0}, headers=_bearer(token, LINEITEM_TYPE), timeout=5)
+    bad = http.post(
+        lineitems,
+        json={"label": "x", "scoreMaximum": 0},
+        headers=_bearer(token, LINEITEM_TYPE),
+        timeout=5,
+    )
     assert bad.status_code == 400
 
     everything = http.get(lineitems, headers=_bearer(token), timeout=5).json()
     assert {i["label"] for i in everything} == {"Niveau Architecte", "Cas 1"}
-    assert [i["label"] for i in http.get(lineitems, params={"tag": "case"}, headers=_bearer(token), timeout=5).json()] == ["Cas 1"]
+    assert [
+        i["label"]
+        for i in http.get(
+            lineitems, params={"tag": "case"}, headers=_bearer(token), timeout=5
+        ).json()
+    ] == ["Cas 1"]
 
     first = http.get(lineitems, params={"limit": 1}, headers=_bearer(token), timeout=5)
     assert len(first.json()) == 1
@@ -615,15 +701,84 @@ def test_results_page_without_the_library_failure(
 ) -> None:
     token = _token(http, lms, fake_tool)
     item = f"{lms.base_url}/api/lti/contexts/demo-course-sexto/lineitems/li-niveau-architecte"
-    http.post(item + "/scores", json=_score("demo-user-alex-tremblay", "2026-03-01T10:00:00Z"), headers=_bearer(token, SCORE_TYPE), timeout=5)
+    http.post(
+        item + "/scores",
+        json=_score("demo-user-alex-tremblay", "2026-03-01T10:00:00Z"),
+        headers=_bearer(token, SCORE_TYPE),
+        timeout=5,
+    )
 
-    resp = http.get(item + "/results", params={"limit": 1, "page": 1}, headers=_bearer(token), timeout=5)
+    resp = http.get(
+        item + "/results", params={"limit": 1, "page": 1}, headers=_bearer(token), timeout=5
+    )
 
     assert resp.status_code == 200 and len(resp.json()) == 1
-    assert http.get(item + "/results", params={"page": "x"}, headers=_bearer(token), timeout=5).status_code == 400
+    assert (
+        http.get(
+            item + "/results", params={"page": "x"}, headers=_bearer(token), timeout=5
+        ).status_code
+        == 400
+    )
 
 
-def test_nrps_lists_the_course_members(http: requests.Session, lms: DemoSettings, fake_tool: FakeTool) -> None:
+def test_results_paging_follows_quoted_next_links(fake_tool: FakeTool, tmp_path: Path) -> None:
+    """lti1p3platform adds 1 to the page read from the query string (a str): the front passes
+    an int, and the Link header is quoted. Three results need users the course does not have,
+    so they go straight into the store of an app driven in-process."""
+    settings = _platform(fake_tool, tmp_path)
+    fake_tool.platform = settings
+    app = create_demo_lms(settings)
+    store = app.extensions["sexto_demo_lms"].store
+    when = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    for user in ("user-1", "user-2", "user-3"):
+        store.record_score(
+            ScoreRecord(
+                line_item_id="li-niveau-architecte",
+                user_id=user,
+                timestamp=when.isoformat(),
+                activity_progress="Completed",
+                grading_progress="FullyGraded",
+                score_given=5,
+                score_maximum=10,
+            ),
+            when,
+        )
+    client = app.test_client()
+    token = client.post(
+        "/lti/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": fake_tool.client_assertion(),
+            "scope": SCOPE + "result.readonly",
+        },
+    ).get_json()["access_token"]
+    path = "/api/lti/contexts/demo-course-sexto/lineitems/li-niveau-architecte/results"
+
+    seen: list[str] = []
+    url: str | None = f"{path}?limit=2"
+    pages = 0
+    while url:
+        resp = client.get(url, headers=_bearer(token))
+        assert resp.status_code == 200, resp.text
+        seen += [r["userId"] for r in resp.get_json()]
+        link = resp.headers.get("Link")
+        if link:
+            assert link.endswith('>; rel="next"')
+            target = urlsplit(link[1 : link.index(">")])
+            url = f"{target.path}?{target.query}"
+        else:
+            url = None
+        pages += 1
+
+    assert pages == 2
+    assert sorted(seen) == ["user-1", "user-2", "user-3"]
+    assert all(r["resultScore"] == 50 for r in client.get(path, headers=_bearer(token)).get_json())
+
+
+def test_nrps_lists_the_course_members(
+    http: requests.Session, lms: DemoSettings, fake_tool: FakeTool
+) -> None:
     token = _token(http, lms, fake_tool, scope=SCOPE_NRPS)
     url = f"{lms.base_url}/api/lti/contexts/demo-course-sexto/memberships"
 
@@ -665,13 +820,18 @@ def test_deep_linking_response_creates_launchable_links_with_line_items(
     browser: LaunchDriver, lms: DemoSettings, fake_tool: FakeTool
 ) -> None:
     request_claims = _deep_linking_request(browser)
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "type": "ltiResourceLink",
             "title": "Cas 1 — Le signalement",
             "url": lms.tool_launch_url,
             "custom": {"sexto_case": "cas-1"},
-            "lineItem": {"label": "Cas 1", "scoreMaximum": 10, "resourceId": "cas-1", "tag": "case"},
+            "lineItem": {
+                "label": "Cas 1",
+                "scoreMaximum": 10,
+                "resourceId": "cas-1",
+                "tag": "case",
+            },
         },
         {"type": "ltiResourceLink", "title": "Niveau complet"},
     ]
@@ -687,7 +847,12 @@ def test_deep_linking_response_creates_launchable_links_with_line_items(
     case_link = created[0]
     assert case_link["custom"] == {"sexto_case": "cas-1"}
     line_item = next(li for li in state["line_items"] if li["id"] == case_link["line_item_id"])
-    assert (line_item["label"], line_item["score_maximum"], line_item["resource_id"], line_item["tag"]) == (
+    assert (
+        line_item["label"],
+        line_item["score_maximum"],
+        line_item["resource_id"],
+        line_item["tag"],
+    ) == (
         "Cas 1",
         10,
         "cas-1",
@@ -702,7 +867,9 @@ def test_deep_linking_response_creates_launchable_links_with_line_items(
     assert launched.claims[LTI + "custom"] == {"sexto_case": "cas-1"}
     assert launched.claims[AGS]["lineitem"] == line_item["url"]
 
-    replayed = browser.session.post(lms.deep_linking_return_url, data={"JWT": response_jwt}, timeout=5)
+    replayed = browser.session.post(
+        lms.deep_linking_return_url, data={"JWT": response_jwt}, timeout=5
+    )
     assert replayed.status_code == 400 and "data" in replayed.text
 
 
@@ -723,7 +890,9 @@ def test_bad_deep_linking_responses_are_refused(
     browser: LaunchDriver, lms: DemoSettings, fake_tool: FakeTool, changes: dict[str, Any], why: str
 ) -> None:
     request_claims = _deep_linking_request(browser)
-    token = fake_tool.deep_linking_response(request_claims, [{"type": "ltiResourceLink", "title": "X"}], **changes)
+    token = fake_tool.deep_linking_response(
+        request_claims, [{"type": "ltiResourceLink", "title": "X"}], **changes
+    )
 
     resp = browser.session.post(lms.deep_linking_return_url, data={"JWT": token}, timeout=5)
 
@@ -737,7 +906,12 @@ def test_deep_linking_items_must_be_resource_links_on_the_tool(
 ) -> None:
     claims = _deep_linking_request(browser)
     html_item = fake_tool.deep_linking_response(claims, [{"type": "html", "html": "<p>x</p>"}])
-    assert browser.session.post(lms.deep_linking_return_url, data={"JWT": html_item}, timeout=5).status_code == 400
+    assert (
+        browser.session.post(
+            lms.deep_linking_return_url, data={"JWT": html_item}, timeout=5
+        ).status_code
+        == 400
+    )
 
     claims = _deep_linking_request(browser)
     elsewhere = fake_tool.deep_linking_response(
@@ -748,7 +922,9 @@ def test_deep_linking_items_must_be_resource_links_on_the_tool(
 
 
 # -- pages, keys, persistence ------------------------------------------------------------------
-def test_home_page_is_marked_as_a_demo_and_offers_the_launches(http: requests.Session, lms: DemoSettings) -> None:
+def test_home_page_is_marked_as_a_demo_and_offers_the_launches(
+    http: requests.Session, lms: DemoSettings
+) -> None:
     resp = http.get(lms.base_url + "/", timeout=5)
 
     assert resp.status_code == 200
@@ -758,7 +934,10 @@ def test_home_page_is_marked_as_a_demo_and_offers_the_launches(http: requests.Se
     assert "Niveau Architecte" in page and 'value="deep_linking"' in page
     assert 'name="tool-frame"' in page and "platform-storage.js" in page
     csp = resp.headers["Content-Security-Policy"]
-    assert f"frame-src 'self' {lms.tool_base_url}" in csp and f"form-action 'self' {lms.tool_base_url}" in csp
+    assert (
+        f"frame-src 'self' {lms.tool_base_url}" in csp
+        and f"form-action 'self' {lms.tool_base_url}" in csp
+    )
     js = http.get(lms.base_url + "/static/demo/platform-storage.js", timeout=5)
     assert js.status_code == 200 and "lti.put_data" in js.text
 
@@ -768,13 +947,20 @@ def test_page_launch_button_redirects_the_frame_to_the_tool_login(
 ) -> None:
     resp = http.post(
         lms.base_url + "/launch",
-        data={"user": "learner", "kind": "resource_link", "link": "rl-niveau-architecte", "locale": "en"},
+        data={
+            "user": "learner",
+            "kind": "resource_link",
+            "link": "rl-niveau-architecte",
+            "locale": "en",
+        },
         allow_redirects=False,
         timeout=5,
     )
     assert resp.status_code == 303
     assert resp.headers["Location"].startswith(lms.tool_login_url + "?")
-    assert http.post(lms.base_url + "/launch", data={"user": "nobody"}, timeout=5).status_code == 400
+    assert (
+        http.post(lms.base_url + "/launch", data={"user": "nobody"}, timeout=5).status_code == 400
+    )
 
 
 def test_keys_are_generated_once_and_kept(fake_tool: FakeTool, tmp_path: Path) -> None:
@@ -810,8 +996,17 @@ def test_the_demo_is_not_part_of_the_tool_package_import() -> None:
     import subprocess
     import sys
 
-    code = "import sys, lti_tool; print('lti_tool.demo' in sys.modules, 'lti1p3platform' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2])
+    code = (
+        "import sys, lti_tool\n"
+        "print('lti_tool.demo' in sys.modules, 'lti1p3platform' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
     assert out.stdout.split() == ["False", "False"]
 
 
@@ -826,7 +1021,10 @@ def test_platform_storage_messages_in_chromium(lms: DemoSettings, fake_tool: Fak
         try:
             page = browser.new_page()
             page.goto(lms.base_url + "/")
-            page.evaluate("url => { document.getElementById('tool-frame').src = url; }", fake_tool.base_url + "/storage-probe")
+            page.evaluate(
+                "url => { document.getElementById('tool-frame').src = url; }",
+                fake_tool.base_url + "/storage-probe",
+            )
             frame = page.frame_locator("#tool-frame")  # wait until the probe page is in
             frame.locator("body").wait_for(state="attached")
             probe = next(f for f in page.frames if f.url.startswith(fake_tool.base_url))
@@ -834,7 +1032,8 @@ def test_platform_storage_messages_in_chromium(lms: DemoSettings, fake_tool: Fak
             got = probe.evaluate(
                 """() => window.probe([
                     {subject: 'lti.capabilities', message_id: 'm-cap'},
-                    {subject: 'lti.put_data', message_id: 'm-put', key: 'state-abc', value: 'nonce-123'},
+                    {subject: 'lti.put_data', message_id: 'm-put', key: 'state-abc',
+                     value: 'nonce-123'},
                     {subject: 'lti.get_data', message_id: 'm-get', key: 'state-abc'},
                     {subject: 'lti.get_data', message_id: 'm-missing', key: 'never-stored'},
                     {subject: 'lti.put_data', message_id: 'm-nokey', value: 'x'},
@@ -847,7 +1046,9 @@ def test_platform_storage_messages_in_chromium(lms: DemoSettings, fake_tool: Fak
                 """() => new Promise(resolve => {
                     let answered = false;
                     window.addEventListener('message', e => {
-                        if (e.data && e.data.subject === 'lti.capabilities.response') { answered = true; }
+                        if (e.data && e.data.subject === 'lti.capabilities.response') {
+                            answered = true;
+                        }
                     });
                     window.postMessage({subject: 'lti.capabilities', message_id: 'stray'}, '*');
                     setTimeout(() => resolve(answered), 500);
@@ -862,7 +1063,12 @@ def test_platform_storage_messages_in_chromium(lms: DemoSettings, fake_tool: Fak
     assert cap["subject"] == "lti.capabilities.response"
     assert {"subject": "lti.put_data", "frame": "_parent"} in cap["supported_messages"]
     assert {"subject": "lti.get_data", "frame": "_parent"} in cap["supported_messages"]
-    assert got["m-put"]["data"] == {"subject": "lti.put_data.response", "message_id": "m-put", "key": "state-abc", "value": "nonce-123"}
+    assert got["m-put"]["data"] == {
+        "subject": "lti.put_data.response",
+        "message_id": "m-put",
+        "key": "state-abc",
+        "value": "nonce-123",
+    }
     assert got["m-get"]["data"]["value"] == "nonce-123"
     assert got["m-missing"]["data"]["value"] is None
     assert got["m-nokey"]["data"]["error"]["code"] == "bad_request"
@@ -907,16 +1113,17 @@ def _b64json(segment: str) -> dict[str, Any]:
     return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))  # type: ignore[no-any-return]
 
 
-def test_hs256_override_is_keyed_with_the_public_key(browser: LaunchDriver, lms: DemoSettings, http: requests.Session) -> None:
+def test_hs256_override_is_keyed_with_the_public_key(
+    browser: LaunchDriver, lms: DemoSettings, http: requests.Session
+) -> None:
     trace = browser.launch("learner", alg="HS256")
     header = _b64json(trace.id_token.split(".")[0])
     assert header["alg"] == "HS256"
     public_pem = (Path(lms.keys_dir) / "public.pem").read_bytes()
     # The classic algorithm-confusion token: PyJWT refuses an asymmetric key as HMAC secret, so
     # check the MAC by hand.
-    import hashlib
-    import hmac
-
     signing_input, signature = trace.id_token.rsplit(".", 1)
-    expected = base64.urlsafe_b64encode(hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()).rstrip(b"=")
+    expected = base64.urlsafe_b64encode(
+        hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    ).rstrip(b"=")
     assert signature.encode() == expected

@@ -92,17 +92,29 @@ class MintedPlatform:
 
         with app.test_request_context():
             session = get_session()
-            add_platform(session, issuer=self.issuer, client_id=self.client_id,
-                         auth_url=self.auth_url, token_url=self.issuer + "/token",
-                         jwks_url=self.jwks.url,
-                         deployment_ids=list(deployments or (self.deployment_id,)))
+            add_platform(
+                session,
+                issuer=self.issuer,
+                client_id=self.client_id,
+                auth_url=self.auth_url,
+                token_url=self.issuer + "/token",
+                jwks_url=self.jwks.url,
+                deployment_ids=list(deployments or (self.deployment_id,)),
+            )
             session.commit()
 
     # -- the two legs of a launch ------------------------------------------------------------------
-    def login(self, client: Any, *, target: str = TOOL_URL + "/lti/launch",
-              **extra: str) -> dict[str, str]:
-        params = {"iss": self.issuer, "login_hint": "user-1", "target_link_uri": target,
-                  "client_id": self.client_id, "lti_deployment_id": self.deployment_id, **extra}
+    def login(
+        self, client: Any, *, target: str = TOOL_URL + "/lti/launch", **extra: str
+    ) -> dict[str, str]:
+        params = {
+            "iss": self.issuer,
+            "login_hint": "user-1",
+            "target_link_uri": target,
+            "client_id": self.client_id,
+            "lti_deployment_id": self.deployment_id,
+            **extra,
+        }
         params = {k: v for k, v in params.items() if v is not None}
         response = client.get("/lti/login", query_string=params)
         assert response.status_code == 302, response.get_data(as_text=True)[:500]
@@ -112,11 +124,18 @@ class MintedPlatform:
     def claims(self, auth: dict[str, str], **overrides: Any) -> dict[str, Any]:
         now = int(time.time())
         body: dict[str, Any] = {
-            "iss": self.issuer, "aud": self.client_id, "sub": "user-1",
-            "exp": now + 300, "iat": now, "nonce": auth.get("nonce", ""),
-            "name": "Alex Tremblay", "given_name": "Alex", "family_name": "Tremblay",
+            "iss": self.issuer,
+            "aud": self.client_id,
+            "sub": "user-1",
+            "exp": now + 300,
+            "iat": now,
+            "nonce": auth.get("nonce", ""),
+            "name": "Alex Tremblay",
+            "given_name": "Alex",
+            "family_name": "Tremblay",
             "email": "alex@example.test",
-            LTI + "message_type": "LtiResourceLinkRequest", LTI + "version": "1.3.0",
+            LTI + "message_type": "LtiResourceLinkRequest",
+            LTI + "version": "1.3.0",
             LTI + "deployment_id": self.deployment_id,
             LTI + "target_link_uri": TOOL_URL + "/lti/launch",
             LTI + "resource_link": {"id": "rl-1", "title": "Niveau Architecte"},
@@ -132,17 +151,32 @@ class MintedPlatform:
                 body[claim] = value
         return body
 
-    def sign(self, body: dict[str, Any], *, key: rsa.RSAPrivateKey | None = None,
-             headers: dict[str, Any] | None = None, algorithm: str = "RS256") -> str:
+    def sign(
+        self,
+        body: dict[str, Any],
+        *,
+        key: rsa.RSAPrivateKey | None = None,
+        headers: dict[str, Any] | None = None,
+        algorithm: str = "RS256",
+    ) -> str:
         hdr = {"kid": self.kid, **(headers or {})}
         return jwt.encode(body, key or self.key, algorithm=algorithm, headers=hdr)
 
-    def launch(self, client: Any, *, auth: dict[str, str] | None = None, token: str | None = None,
-               state: str | None = None, **overrides: Any) -> Any:
+    def launch(
+        self,
+        client: Any,
+        *,
+        auth: dict[str, str] | None = None,
+        token: str | None = None,
+        state: str | None = None,
+        **overrides: Any,
+    ) -> Any:
         auth = auth or self.login(client)
         token = token if token is not None else self.sign(self.claims(auth, **overrides))
-        return client.post("/lti/launch", data={"id_token": token,
-                                               "state": auth["state"] if state is None else state})
+        return client.post(
+            "/lti/launch",
+            data={"id_token": token, "state": auth["state"] if state is None else state},
+        )
 
 
 class _Drop:

@@ -33,6 +33,7 @@ from urllib.request import Request as UrllibRequest
 
 import jwt
 import requests
+from requests.cookies import RequestsCookieJar
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from lti_tool.demo import DemoSettings, create_demo_lms
@@ -61,7 +62,9 @@ class _Deferred:
 def serve_app(factory: Callable[[str], WSGIApp], host: str = "127.0.0.1") -> Iterator[str]:
     """Serve `factory(base_url)` on `host` with an ephemeral port, threaded, in the background."""
     deferred = _Deferred()
-    server: BaseWSGIServer = make_server(host, 0, deferred, threaded=True, request_handler=_QuietHandler)
+    server: BaseWSGIServer = make_server(
+        host, 0, deferred, threaded=True, request_handler=_QuietHandler
+    )
     base_url = f"http://{host}:{server.server_port}"
     try:
         deferred.app = factory(base_url)
@@ -69,7 +72,10 @@ def serve_app(factory: Callable[[str], WSGIApp], host: str = "127.0.0.1") -> Ite
         server.server_close()
         raise
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"wsgi-{base_url}", daemon=True
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name=f"wsgi-{base_url}",
+        daemon=True,
     )
     thread.start()
     try:
@@ -112,8 +118,11 @@ class BrowserSession(requests.Session):
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
         prepared = super().prepare_request(request)
-        jar = prepared._cookies.copy()  # type: ignore[attr-defined]
+        jar = RequestsCookieJar()
         jar.set_policy(self.cookies.get_policy())
+        merged = getattr(prepared, "_cookies", None)  # the jar requests merged for this request
+        if merged is not None:
+            jar.update(merged)
         prepared.headers.pop("Cookie", None)
         prepared.prepare_cookies(jar)
         return prepared
@@ -138,7 +147,9 @@ class _FormParser(html.parser.HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         if tag == "form":
-            self.forms.append(HtmlForm(action=a.get("action", ""), method=a.get("method", "get").lower()))
+            self.forms.append(
+                HtmlForm(action=a.get("action", ""), method=a.get("method", "get").lower())
+            )
         elif tag == "input" and self.forms and a.get("name"):
             self.forms[-1].fields[a["name"]] = a.get("value", "")
 
@@ -183,7 +194,7 @@ class LaunchTrace:
     @property
     def claims(self) -> dict[str, Any]:
         """The id_token's claims, unverified (the tool verifies; tests look)."""
-        return jwt.decode(self.id_token, options={"verify_signature": False})  # type: ignore[no-any-return]
+        return jwt.decode(self.id_token, options={"verify_signature": False})
 
 
 class LaunchDriver:
@@ -244,7 +255,9 @@ class LaunchDriver:
                 "alg": alg or "RS256",
                 "foreign_key": foreign_key,
             }
-        resp = self.session.post(f"{self.platform_url}/demo/api/launches", json=body, timeout=self.timeout)
+        resp = self.session.post(
+            f"{self.platform_url}/demo/api/launches", json=body, timeout=self.timeout
+        )
         if resp.status_code != 201:
             raise LaunchError("platform launch request", resp)
         return resp.json()  # type: ignore[no-any-return]
@@ -312,7 +325,9 @@ class LaunchDriver:
         auth_url = self.login(started["login_url"])
         form = self.authorize(auth_url)
         id_token, state = form.fields["id_token"], form.fields.get("state", "")
-        response = self.post_id_token(form.action, id_token, state, follow_redirects=follow_redirects)
+        response = self.post_id_token(
+            form.action, id_token, state, follow_redirects=follow_redirects
+        )
         return LaunchTrace(
             login_url=started["login_url"],
             auth_url=auth_url,
@@ -324,7 +339,9 @@ class LaunchDriver:
 
     def replay(self, trace: LaunchTrace, *, follow_redirects: bool = False) -> requests.Response:
         """POST the same id_token and state to the tool again (a replay the tool must refuse)."""
-        return self.post_id_token(trace.form_action, trace.id_token, trace.state, follow_redirects=follow_redirects)
+        return self.post_id_token(
+            trace.form_action, trace.id_token, trace.state, follow_redirects=follow_redirects
+        )
 
     def state(self) -> dict[str, Any]:
         """What the platform received: resource links, line items, scores (GET /demo/api/state)."""

@@ -1,0 +1,356 @@
+"""The case player: level home, case pages (decision, consequence, ending), debrief, reflections.
+
+Server-rendered pages inside the LMS iframe (DESIGN.md §2): no cookies, every link and form carries
+the page token `t` (launch/page_token.py), and every state change is a POST answered by a 303 to a
+GET page, so reloading never answers twice. Views are thin: service.py stores, the engine decides,
+debrief.py derives. Each response says how long the view took in a `Server-Timing` header (the
+commit that follows in db.py is not included; bench/cases.py reads gunicorn's own timing for that).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_time
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from lti_tool.cases import debrief as debrief_data
+from lti_tool.cases import service
+from lti_tool.cases.engine import CaseState
+from lti_tool.cases.loader import get_level
+from lti_tool.cases.model import Case, Decision, Level, Text
+from lti_tool.db import get_session
+from lti_tool.errors import Bilingual
+from lti_tool.i18n import current_lang
+from lti_tool.launch.page_token import require_viewer
+
+bp = Blueprint("cases", __name__)
+
+# Times are shown in Quebec time (the learners are Quebec school staff).
+DISPLAY_TZ = ZoneInfo("America/Toronto")
+BABEL_LOCALES = {"fr": "fr_CA", "en": "en_CA"}
+
+
+# --- request plumbing ---------------------------------------------------------------------------
+
+
+def _level() -> Level:
+    return get_level(current_app.extensions["settings"].content_dir)
+
+
+def _url(endpoint: str, **values: Any) -> str:
+    return url_for(endpoint, t=g.page_token, **values)
+
+
+def _see(endpoint: str, **values: Any) -> Any:
+    """Post/redirect/get: a 303 to the page, with the fresh page token."""
+    return redirect(_url(endpoint, **values), code=303)
+
+
+def _form_int(name: str) -> int | None:
+    value = request.form.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 10 else None
+
+
+def _single_case(level: Level) -> str | None:
+    """The case id when the link opens one case (deep linking), None for the whole level."""
+    activity = g.viewer.activity
+    return activity if activity in level.cases else None
+
+
+@bp.before_request
+def _start_clock() -> None:
+    g.cases_t0 = time.perf_counter()
+
+
+@bp.after_request
+def _timing(response: Any) -> Any:
+    started = g.get("cases_t0")
+    if started is not None:
+        elapsed = (time.perf_counter() - started) * 1000
+        response.headers.add("Server-Timing", f'app;dur={elapsed:.2f};desc="view"')
+    # Pages carry a token and personal progress: never cached; Back re-fetches the current state.
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# --- template helpers ---------------------------------------------------------------------------
+
+
+def _paragraphs(text: Text | str | None) -> list[str]:
+    value = text.get(current_lang()) if isinstance(text, Text) else (text or "")
+    return [" ".join(p.split("\n")).strip() for p in re.split(r"\n\s*\n", value) if p.strip()]
+
+
+def _tr(text: Text | None) -> str:
+    return text.get(current_lang()) if text is not None else ""
+
+
+def _percent(score: float | None) -> str:
+    """Whole percent, rounded down so a score under the 80 % threshold never shows as 80 %."""
+    whole = math.floor(round((score or 0.0) * 100, 6))
+    return _("%(percent)d%%", percent=whole)
+
+
+def _babel_locale() -> str:
+    return BABEL_LOCALES.get(current_lang(), "fr_CA")
+
+
+def _time_label(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return format_time(moment, "short", tzinfo=DISPLAY_TZ, locale=_babel_locale())
+
+
+def _datetime_label(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    local = moment.astimezone(DISPLAY_TZ)
+    return (f"{format_date(local, 'long', locale=_babel_locale())}, "
+            f"{format_time(local, 'short', tzinfo=DISPLAY_TZ, locale=_babel_locale())}")
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {"tr": _tr, "paragraphs": _paragraphs, "page_url": _url, "percent": _percent,
+            "time_label": _time_label, "datetime_label": _datetime_label,
+            "viewer": g.get("viewer")}
+
+
+# --- where the learner is in a case -------------------------------------------------------------
+
+
+def _remaining(case: Case, node_id: str) -> int:
+    """Decisions still ahead from `node_id` on the longest path (the node itself included)."""
+    memo: dict[str, int] = {}
+
+    def depth(nid: str) -> int:
+        if nid not in memo:
+            node = case.nodes[nid]
+            memo[nid] = (1 + max(depth(c.next) for c in node.choices)
+                         if isinstance(node, Decision) else 0)
+        return memo[nid]
+
+    return depth(node_id)
+
+
+def position(case: Case, state: CaseState, node_id: str | None = None) -> tuple[int, int]:
+    """(k, N) for "decision k of N": k counts the decisions met, N adds the longest way ahead."""
+    node_id = node_id or state.node
+    met = list(dict.fromkeys(a.node for a in state.answers))
+    if node_id in met:
+        k = met.index(node_id) + 1
+    else:
+        k = len(met) + 1
+    if not isinstance(case.nodes.get(node_id), Decision):
+        return len(met), len(met)
+    return k, k - 1 + _remaining(case, node_id)
+
+
+def screen_position(case: Case, row: Any) -> tuple[int, int]:
+    """The position of the screen the attempt shows: a consequence not yet dismissed belongs to
+    the decision just answered."""
+    state = service.state_of(row, case)
+    if row.feedback_seq is not None:
+        return position(case, state, state.answers[row.feedback_seq - 1].node)
+    return position(case, state)
+
+
+# --- level home ---------------------------------------------------------------------------------
+
+
+@bp.get("/level")
+@require_viewer
+def level_home() -> Any:
+    level = _level()
+    session = get_session()
+    attempts = service.learner_attempts(session, g.viewer.learner_id)
+    progress = service.level_progress(level, attempts)
+    single = _single_case(level)
+    shown = [level.cases[single]] if single else list(level.cases.values())
+    positions = {}
+    for case in shown:
+        current = progress[case.id].current
+        if current is not None:
+            positions[case.id] = screen_position(case, current)
+    is_open = service.reflections_open(level, attempts)
+    answers = service.reflection_answers(session, g.viewer.learner_id) if is_open else {}
+    submitted = [a.submitted_at for a in answers.values() if a.submitted_at is not None]
+    return render_template(
+        "cases/level.html", level=level, cases=shown, progress=progress, positions=positions,
+        single=single, reflections_open=is_open,
+        reflections_done=service.reflections_submitted(level, answers),
+        last_submitted=max(submitted) if submitted else None,
+        passed_count=sum(1 for p in progress.values() if p.status == "passed"),
+        resume=next((progress[c.id].current for c in shown if progress[c.id].current), None),
+    )
+
+
+# --- playing a case -----------------------------------------------------------------------------
+
+
+@bp.post("/cases/<case_id>/attempts")
+@require_viewer
+def start(case_id: str) -> Any:
+    """Start the case, or resume its unfinished attempt; after a finished one, this is "Replay"."""
+    level = _level()
+    case = service.case_of(level, case_id)
+    single = _single_case(level)
+    if single is not None and single != case_id:
+        raise service.NotInActivity(
+            Bilingual("Cette activité de votre cours ne propose qu'un seul cas.",
+                      "This activity of your course offers one case only."),
+            detail=f"start {case_id} from a link to {single}")
+    attempt = service.start_attempt(get_session(), g.viewer.learner_id, case,
+                                    g.viewer.resource_link_pk)
+    return _see("cases.attempt", attempt_id=attempt.id)
+
+
+@bp.get("/attempts/<int:attempt_id>")
+@require_viewer
+def attempt(attempt_id: int) -> Any:
+    """The attempt's current screen: the consequence not yet dismissed, the decision, or the
+    ending. One address per attempt, so a relaunch or a language switch lands on the same screen."""
+    level = _level()
+    row = service.load_attempt(get_session(), g.viewer.learner_id, attempt_id)
+    case = service.case_of(level, row.case_id)
+    state = service.state_of(row, case)
+    common = {"level": level, "case": case, "attempt": row, "state": state}
+    if row.feedback_seq is not None:
+        answer = state.answers[row.feedback_seq - 1]
+        decision = case.decision(answer.node)
+        k, n = position(case, state, answer.node)
+        return render_template(
+            "cases/consequence.html", decision=decision, answer=answer,
+            choice=decision.choice(answer.choice), k=k, n=n,
+            retry_next=state.pending_retry == answer.node,
+            unresolved=answer.critical and answer.retry, **common)
+    if state.finished:
+        return render_template("cases/ending.html", ending=level.endings[row.outcome or "reprendre"],
+                               outcome=row.outcome, **common)
+    decision = case.decision(state.node)
+    k, n = position(case, state)
+    return render_template("cases/decision.html", decision=decision, k=k, n=n,
+                           retry=state.pending_retry == decision.id, first=not state.answers,
+                           **common)
+
+
+@bp.post("/attempts/<int:attempt_id>/choice")
+@require_viewer
+def choose(attempt_id: int) -> Any:
+    level = _level()
+    session = get_session()
+    row = service.load_attempt(session, g.viewer.learner_id, attempt_id)
+    case = service.case_of(level, row.case_id)
+    service.choose(session, case, row, request.form.get("choice", ""), _form_int("v"))
+    return _see("cases.attempt", attempt_id=row.id)
+
+
+@bp.post("/attempts/<int:attempt_id>/continue")
+@require_viewer
+def proceed(attempt_id: int) -> Any:
+    session = get_session()
+    row = service.load_attempt(session, g.viewer.learner_id, attempt_id)
+    service.acknowledge(session, row, _form_int("v"))
+    return _see("cases.attempt", attempt_id=row.id)
+
+
+@bp.get("/attempts/<int:attempt_id>/debrief")
+@require_viewer
+def debrief(attempt_id: int) -> Any:
+    level = _level()
+    session = get_session()
+    row = service.load_attempt(session, g.viewer.learner_id, attempt_id)
+    case = service.case_of(level, row.case_id)
+    state = service.state_of(row, case)
+    if not state.finished or row.feedback_seq is not None:
+        return _see("cases.attempt", attempt_id=row.id)
+    attempts = service.learner_attempts(session, g.viewer.learner_id)
+    data = debrief_data.build(level, case, state, service.best_states(level, attempts))
+    case_progress = service.level_progress(level, attempts)[case.id]
+    delicate = service.reflection_answers(session, g.viewer.learner_id).get("delicate")
+    delicate_question = next((q for q in level.reflections if q.id == "delicate"), None)
+    return render_template(
+        "cases/debrief.html", level=level, case=case, attempt=row, d=data,
+        progress=case_progress, is_best=case_progress.best is row,
+        delicate=delicate.submitted_text if delicate else None,
+        delicate_question=delicate_question)
+
+
+# --- reflections --------------------------------------------------------------------------------
+
+
+def _require_reflections_open(level: Level) -> None:
+    attempts = service.learner_attempts(get_session(), g.viewer.learner_id)
+    if not service.reflections_open(level, attempts):
+        raise service.ReflectionsLocked(
+            Bilingual("Les questions de réflexion s'ouvrent lorsque les trois cas sont réussis.",
+                      "The reflection questions open once the three cases are passed."),
+            detail="reflections before the three cases passed")
+
+
+def _reflections_page(level: Level, texts: dict[str, str] | None = None,
+                      too_short: dict[str, int] | None = None, just_submitted: bool = False) -> Any:
+    session = get_session()
+    answers = service.reflection_answers(session, g.viewer.learner_id)
+    history = service.submission_history(session, g.viewer.learner_id)
+    if texts is None:
+        texts = {q.id: answers[q.id].draft if q.id in answers else "" for q in level.reflections}
+    saved = [a.draft_saved_at for a in answers.values() if a.draft_saved_at is not None]
+    return render_template(
+        "cases/reflections.html", level=level, answers=answers, history=history, texts=texts,
+        too_short=too_short or {}, just_submitted=just_submitted,
+        any_submitted=any(a.submitted_at for a in answers.values()),
+        last_saved=max(saved) if saved else None,
+        counts={q.id: service.word_count(texts.get(q.id, "")) for q in level.reflections})
+
+
+@bp.get("/reflections")
+@require_viewer
+def reflections() -> Any:
+    level = _level()
+    _require_reflections_open(level)
+    return _reflections_page(level, just_submitted=request.args.get("submitted") == "1")
+
+
+@bp.post("/reflections")
+@require_viewer
+def submit_reflections() -> Any:
+    """Save every answer as a draft, then submit if each is long enough. A refusal re-renders the
+    form (status 200, so the saved drafts are committed) with the texts and the messages."""
+    level = _level()
+    _require_reflections_open(level)
+    texts = {q.id: service.normalise_text(request.form.get(f"answer-{q.id}", ""))
+             for q in level.reflections}
+    result = service.submit_reflections(get_session(), g.viewer.learner_id, level.reflections,
+                                        texts)
+    if not result.ok:
+        return _reflections_page(level, texts=texts, too_short=dict(result.too_short))
+    return _see("cases.reflections", submitted="1")
+
+
+@bp.post("/reflections/draft")
+@require_viewer
+def save_draft() -> Any:
+    """Autosave (reflections.js): JSON {question, text} → {saved_at, message, token}."""
+    level = _level()
+    _require_reflections_open(level)
+    data = request.get_json(silent=True)
+    question = data.get("question") if isinstance(data, dict) else None
+    text = data.get("text") if isinstance(data, dict) else None
+    if question not in {q.id for q in level.reflections} or not isinstance(text, str):
+        raise service.BadReflection(
+            Bilingual("Le brouillon envoyé est incomplet.", "The draft sent is incomplete."),
+            detail=f"draft payload {type(data).__name__} question={question!r}")
+    answer = service.save_draft(get_session(), g.viewer.learner_id, question, text)
+    saved = answer.draft_saved_at
+    return jsonify(question=question, saved_at=saved.isoformat() if saved else None,
+                   words=service.word_count(answer.draft),
+                   message=_("Draft saved at %(time)s.", time=_time_label(saved)),
+                   token=g.page_token)
