@@ -220,8 +220,8 @@ def response_jwt(launch: DeepLinkingLaunch, items: list[DeepLinkResource], key: 
     `data` echoed when it had one (DL 2.0 §4.2)."""
     registration = (_ToolKeyRegistration(key).set_issuer(launch.issuer)
                     .set_client_id(launch.client_id))
-    deep_link = DeepLink(registration, launch.deployment_id,
-                         launch.settings)  # type: ignore[arg-type]
+    settings: Any = launch.settings  # the platform's claim, a superset of TDeepLinkData
+    deep_link = DeepLink(registration, launch.deployment_id, settings)
     message = deep_link.get_message_jwt(items)
     if "data" not in launch.settings:
         message.pop(c.DL_DATA, None)  # the library writes null; the claim is only an echo

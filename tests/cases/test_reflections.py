@@ -1,0 +1,170 @@
+"""Reflection questions over HTTP: locked until the three cases pass, drafts saved through the JSON
+endpoint, too-short answers refused with the text kept, submission and revision with history, and
+learner text always escaped when shown back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from lti_tool.cases import service
+from lti_tool.cases.loader import get_level
+from lti_tool.models import Learner
+from tests.cases.player_support import Player, snapshot
+from tests.support.minted import minted_platform
+
+QUESTIONS = ("steps", "learned", "delicate")
+
+
+def words(n: int, tag: str = "") -> str:
+    return " ".join(f"réponse{tag}{i}" for i in range(n))
+
+
+def pass_all_cases(app: Any, sub: str = "user-1") -> int:
+    """Play the best choices of the three cases through the services (the HTTP path of a case
+    is covered in test_player.py); returns the learner id."""
+    level = get_level(app.extensions["settings"].content_dir)
+    session = app.extensions["db_sessionmaker"]()
+    try:
+        learner_id = session.scalar(select(Learner.id).where(Learner.sub == sub))
+        assert learner_id is not None
+        for case in level.cases.values():
+            attempt = service.start_attempt(session, learner_id, case)
+            for decision in case.decisions:
+                service.choose(session, case, attempt, decision.best.id, attempt.version)
+                service.acknowledge(session, attempt, attempt.version)
+        session.commit()
+        return learner_id
+    finally:
+        session.close()
+
+
+@pytest.fixture
+def learner(app: Any, client: Any) -> Player:
+    with minted_platform(app) as platform:
+        player = Player.launch(client, platform)
+    pass_all_cases(app)
+    return player.get(player.page.path + "?t=" + player.token)
+
+
+def draft(client: Any, token: str, question: str, text: str) -> Any:
+    return client.post("/reflections/draft", json={"question": question, "text": text},
+                       headers={"X-Page-Token": token, "Accept": "application/json"})
+
+
+def test_reflections_are_locked_until_the_three_cases_pass(app: Any, client: Any) -> None:
+    with minted_platform(app) as platform:
+        player = Player.launch(client, platform)
+    assert player.page.tree.find(**{"data-testid": "reflections-locked"})
+    assert "Verrouillé" in player.page.tree.text
+    before = snapshot(app)
+    for response in (client.get(f"/reflections?t={player.token}"),
+                     draft(client, player.token, "steps", "un brouillon"),
+                     client.post("/reflections", data={"t": player.token,
+                                                       "answer-steps": words(40)})):
+        assert response.status_code == 403
+        assert 'data-error-code="reflections_locked"' in response.get_data(as_text=True)
+    assert snapshot(app) == before
+    pass_all_cases(app)
+    home = player.get(player.page.path + "?t=" + player.token)
+    assert not home.tree.find_all(**{"data-testid": "reflections-locked"})
+    page = player.follow("Répondre aux questions de réflexion")
+    assert page.status == 200 and page.h1 == "Questions de réflexion"
+
+
+def test_the_page_lists_the_three_questions_with_labels(app: Any, learner: Player) -> None:
+    level = get_level(app.extensions["settings"].content_dir)
+    page = learner.follow("Répondre aux questions de réflexion")
+    for q in level.reflections:
+        textarea = page.tree.find("textarea", id=f"answer-{q.id}")
+        label = page.tree.find("label", **{"for": f"answer-{q.id}"})
+        assert q.question.fr in label.text
+        described = textarea.attrs["aria-describedby"].split()
+        assert page.tree.find(id=described[0]).text == " ".join(q.guidance.fr.split())
+    status = page.tree.find(id="draft-status")
+    assert status.attrs["role"] == "status"
+    form = page.form("/reflections")
+    assert form.attrs["data-draft-url"] == "/reflections/draft"
+    assert page.tree.find("script").attrs["src"].endswith("/js/reflections.js")
+
+
+def test_a_draft_is_saved_through_the_json_endpoint(app: Any, client: Any,
+                                                    learner: Player) -> None:
+    page = learner.follow("Répondre aux questions de réflexion")
+    token = page.token
+    response = draft(client, token, "learned", "Premier jet\nsur deux lignes")
+    assert response.status_code == 200 and response.is_json
+    data = response.get_json()
+    assert data["question"] == "learned" and data["words"] == 5
+    assert data["message"].startswith("Brouillon enregistré à ")
+    assert data["token"] and data["saved_at"]
+    second = draft(client, data["token"], "learned", "Deuxième jet")  # the fresh token works
+    assert second.status_code == 200
+    rows = snapshot(app)
+    assert len(rows["reflection_answer"]) == 1 and rows["reflection_submission"] == []
+    page = learner.get(page.path + "?t=" + token)
+    assert page.tree.find("textarea", id="answer-learned").raw_text == "\nDeuxième jet"
+    assert "Brouillon enregistré à" in page.tree.find(id="draft-status").text
+    for bad in ({"question": "nope", "text": "x"}, {"question": "steps"}, ["steps", "x"]):
+        refusal = client.post("/reflections/draft", json=bad, headers={"X-Page-Token": token})
+        assert refusal.status_code == 400
+    assert client.post("/reflections/draft", json={"question": "steps", "text": "x"}
+                       ).status_code == 401
+
+
+def test_a_too_short_submit_is_refused_and_the_text_kept(app: Any, client: Any,
+                                                         learner: Player) -> None:
+    learner.follow("Répondre aux questions de réflexion")
+    texts = {"steps": words(40), "learned": "Trop court, vraiment.", "delicate": words(12)}
+    page = learner.submit("/reflections", **{f"answer-{q}": t for q, t in texts.items()})
+    assert page.status == 200
+    summary = page.tree.find(**{"data-testid": "error-summary"})
+    assert "Vos réponses n'ont pas été soumises" in summary.text
+    assert "3 mots sur les 30 requis" in summary.text and "12 mots sur les 30 requis" in summary.text
+    assert page.tree.find("title").text.startswith("Erreur :")
+    for question, text in texts.items():
+        textarea = page.tree.find("textarea", id=f"answer-{question}")
+        assert textarea.raw_text == "\n" + text, "the text is kept"
+        assert ("aria-invalid" in textarea.attrs) == (question != "steps")
+    rows = snapshot(app)
+    assert rows["reflection_submission"] == []
+    assert sorted(r[3] for r in rows["reflection_answer"]) == sorted(texts.values()), \
+        "the failed submit saved every answer as a draft"
+
+
+def test_submit_then_revise_keeps_the_history(app: Any, client: Any, learner: Player) -> None:
+    learner.follow("Répondre aux questions de réflexion")
+    texts = {q: words(35, q) for q in QUESTIONS}
+    page = learner.submit("/reflections", **{f"answer-{q}": t for q, t in texts.items()})
+    assert page.path == "/reflections" and page.tree.find(**{"data-testid": "submitted"})
+    shown = {d.attrs["data-question"]: d.text for d in page.tree.find_all("div")
+             if d.attrs.get("class") == "learner-text"}
+    assert shown == texts
+    assert page.tree.find("h2", id="form-heading").text == "Réviser vos réponses"
+    page = learner.submit("/reflections", **{f"answer-{q}": t for q, t in texts.items()},
+                          **{"answer-delicate": words(45, "v2")})
+    assert "(version 2)" in page.tree.find("section", **{"class": "submitted-answers"}).text
+    rows = snapshot(app)["reflection_submission"]
+    assert len(rows) == 4, "three first versions and one revision"
+    home = learner.follow("Retour à l'accueil du niveau")
+    assert "Vos réponses ont été soumises le" in home.tree.text
+
+
+def test_learner_text_is_escaped_wherever_it_is_shown(app: Any, client: Any,
+                                                      learner: Player) -> None:
+    learner.follow("Répondre aux questions de réflexion")
+    hostile = ('<script>alert("x")</script> <b>gras</b> <img src=x onerror=alert(1)> '
+               + words(40))
+    texts = {q: words(35, q) for q in QUESTIONS} | {"delicate": hostile}
+    page = learner.submit("/reflections", **{f"answer-{q}": t for q, t in texts.items()})
+    assert page.tree.find(**{"data-testid": "submitted"})
+    for html in (page.html, learner.get(page.path + "?t=" + learner.token).html):
+        assert "<script>alert" not in html and "<b>gras</b>" not in html and "<img src=x" not in html
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+    # the debrief shows the answer to "the most delicate step" beside the weakest objective
+    home = learner.follow("Retour à l'accueil du niveau")
+    debrief = learner.follow("Voir le bilan de votre meilleure tentative")
+    assert debrief.status == 200 and home.status == 200
+    assert "&lt;b&gt;gras&lt;/b&gt;" in debrief.html and "<b>gras</b>" not in debrief.html
