@@ -164,6 +164,17 @@ class Driver:
                     raise
         raise RuntimeError("unreachable")
 
+    @staticmethod
+    def cookies(response: Any, jar: dict[str, str]) -> dict[str, str]:
+        for value in response.msg.get_all("Set-Cookie") or []:
+            name, _, rest = value.partition("=")
+            jar[name.strip()] = rest.split(";", 1)[0]
+        return jar
+
+    @staticmethod
+    def header(jar: dict[str, str]) -> str:
+        return "; ".join(f"{k}={v}" for k, v in jar.items())
+
     def one_launch(self, conn: http.client.HTTPConnection, n: int) -> None:
         import jwt
 
@@ -176,7 +187,7 @@ class Driver:
         if response.status != 302:
             raise RuntimeError(f"login answered {response.status}")
         auth = {k: v[0] for k, v in parse_qs(urlsplit(response.getheader("Location")).query).items()}
-        cookie = response.getheader("Set-Cookie").split(";", 1)[0]
+        jar = self.cookies(response, {})
         now = int(time.time())
         claims = {
             "iss": ISSUER, "aud": CLIENT_ID, "sub": f"user-{n % 5000}", "exp": now + 300,
@@ -192,13 +203,14 @@ class Driver:
         t2 = time.perf_counter()
         body = urlencode({"id_token": token, "state": auth["state"]})
         response, _ = self._request(conn, "POST", "/lti/launch", body, {
-            "Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+            "Content-Type": "application/x-www-form-urlencoded", "Cookie": self.header(jar)})
+        jar = self.cookies(response, jar)
         t3 = time.perf_counter()
         if response.status != 303:
             raise RuntimeError(f"launch answered {response.status}")
         location = response.getheader("Location")
         path = location[location.index("/", 8):] if location.startswith("http") else location
-        response, data = self._request(conn, "GET", path)
+        response, data = self._request(conn, "GET", path, headers={"Cookie": self.header(jar)})
         t4 = time.perf_counter()
         if response.status != 200:
             raise RuntimeError(f"page answered {response.status}")
@@ -240,7 +252,8 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
 
 
-def bench(backend: str, launches: int, concurrency: int, warmup: int) -> dict[str, Any]:
+def bench(backend: str, launches: int, concurrency: int, warmup: int,
+          app: str = "tool") -> dict[str, Any]:
     from cryptography.hazmat.primitives.asymmetric import rsa
     from jwt.algorithms import RSAAlgorithm
 
@@ -253,8 +266,13 @@ def bench(backend: str, launches: int, concurrency: int, warmup: int) -> dict[st
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env["LTI_TOOL_BASE_URL"] = base_url
+    target = "lti_tool:create_app()"
+    if app == "baseline":
+        env.update(BENCH_ISSUER=ISSUER, BENCH_CLIENT_ID=CLIENT_ID, BENCH_JWKS_URL=jwks.url,
+                   BENCH_DEPLOYMENT=DEPLOYMENT, PYTHONPATH=str(ROOT / "bench"))
+        target = "baseline_pylti1p3:create_app()"
     cmd = ["taskset", "-c", "0", str(ROOT / ".venv/bin/gunicorn"), "-w", "1", "-k", "sync",
-           "-b", f"127.0.0.1:{port}", "--log-level", "warning", "lti_tool:create_app()"]
+           "-b", f"127.0.0.1:{port}", "--log-level", "warning", target]
     server = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT)
     try:
         for _ in range(100):
@@ -299,13 +317,19 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=3)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--app", choices=["tool", "baseline"], default="tool",
+                        help="baseline: the pylti1p3-documentation tool (no database)")
     args = parser.parse_args()
+    if args.app == "baseline":
+        args.backend = "sqlite"  # it keeps everything in the cookie session
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     print(f"complete launches (login + launch + first page), gunicorn 1 sync worker on core 0, "
           f"driver on core 1, {args.launches} launches after {args.warmup} warm-up")
     for backend in backends:
-        r = bench(backend, args.launches, args.concurrency, args.warmup)
+        r = bench(backend, args.launches, args.concurrency, args.warmup, args.app)
         label = "SQLite" if backend == "sqlite" else "PostgreSQL + Redis"
+        if args.app == "baseline":
+            label = "pylti1p3-documentation baseline (cookie session, no database)"
         print(f"\n{label}: {r['launches']} launches, {r['errors']} errors {r['first_error']}")
         print(f"  per core (launches / server CPU-second): {r['per_cpu_s']:8.0f} /s"
               f"   ({r['server_cpu_ms_per_launch']:.3f} ms of server CPU per launch)")

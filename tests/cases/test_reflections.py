@@ -46,7 +46,8 @@ def learner(app: Any, client: Any) -> Player:
     with minted_platform(app) as platform:
         player = Player.launch(client, platform)
     pass_all_cases(app)
-    return player.get(player.page.path + "?t=" + player.token)
+    player.get(player.page.path + "?t=" + player.token)  # the home, reloaded
+    return player
 
 
 def draft(client: Any, token: str, question: str, text: str) -> Any:
@@ -143,8 +144,8 @@ def test_submit_then_revise_keeps_the_history(app: Any, client: Any, learner: Pl
              if d.attrs.get("class") == "learner-text"}
     assert shown == texts
     assert page.tree.find("h2", id="form-heading").text == "Réviser vos réponses"
-    page = learner.submit("/reflections", **{f"answer-{q}": t for q, t in texts.items()},
-                          **{"answer-delicate": words(45, "v2")})
+    revised = texts | {"delicate": words(45, "v2")}
+    page = learner.submit("/reflections", **{f"answer-{q}": t for q, t in revised.items()})
     assert "(version 2)" in page.tree.find("section", **{"class": "submitted-answers"}).text
     rows = snapshot(app)["reflection_submission"]
     assert len(rows) == 4, "three first versions and one revision"
