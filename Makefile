@@ -33,7 +33,7 @@ lint: install ## ruff
 	$(BIN)/ruff check lti_tool tests bench migrations
 
 translations: install ## recompile the French catalogues after editing a .po
-	for d in $$(find lti_tool -type d -name translations); do $(BIN)/pybabel compile -q -d $$d -D messages; done
+	for d in $$(find lti_tool -type d -name translations); do $(BIN)/pybabel compile -d $$d -D messages; done
 
 test: test-setup lint ## every test: on SQLite, then on PostgreSQL + Redis
 	$(BIN)/lti-tool cases validate

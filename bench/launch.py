@@ -23,10 +23,8 @@ import argparse
 import http.client
 import json
 import os
-import re
 import secrets
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -88,15 +86,20 @@ def prepare(backend: str, workdir: Path, jwks_url: str) -> dict[str, str]:
     from lti_tool.cli import upgrade_database
     from lti_tool.keys import KeyStore
 
-    env = {"LTI_TOOL_ENV": "demo", "SECRET_KEY": secrets.token_urlsafe(48),
-           "LTI_TOOL_KEYS_DIR": str(workdir / "keys"), "LTI_TOOL_INSTANCE_DIR": str(workdir),
-           "LTI_TOOL_LOG_LEVEL": "WARNING"}
+    env = {
+        "LTI_TOOL_ENV": "demo",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "LTI_TOOL_KEYS_DIR": str(workdir / "keys"),
+        "LTI_TOOL_INSTANCE_DIR": str(workdir),
+        "LTI_TOOL_LOG_LEVEL": "WARNING",
+    }
     if backend == "postgres":
         from sqlalchemy import create_engine, text
 
         name = "lti_bench_" + secrets.token_hex(3)
-        admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-                              isolation_level="AUTOCOMMIT")
+        admin = create_engine(
+            "postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
+        )
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
@@ -109,14 +112,22 @@ def prepare(backend: str, workdir: Path, jwks_url: str) -> dict[str, str]:
         env["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.db'}"
     KeyStore(workdir / "keys").generate()
     upgrade_database(env["DATABASE_URL"])
+    from sqlalchemy.orm import Session
+
     from lti_tool.db import make_engine
     from lti_tool.launch.registry import add_platform
-    from sqlalchemy.orm import Session
 
     engine = make_engine(env["DATABASE_URL"])
     with Session(engine) as session:
-        add_platform(session, issuer=ISSUER, client_id=CLIENT_ID, auth_url=ISSUER + "/auth",
-                     token_url=ISSUER + "/token", jwks_url=jwks_url, deployment_ids=[DEPLOYMENT])
+        add_platform(
+            session,
+            issuer=ISSUER,
+            client_id=CLIENT_ID,
+            auth_url=ISSUER + "/auth",
+            token_url=ISSUER + "/token",
+            jwks_url=jwks_url,
+            deployment_ids=[DEPLOYMENT],
+        )
         session.commit()
     engine.dispose()
     return env
@@ -129,10 +140,13 @@ def drop_database(env: dict[str, str]) -> None:
     from sqlalchemy import create_engine, text
 
     name = url.rsplit("/", 1)[1]
-    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
-        conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname='{name}'"))
+        conn.execute(
+            text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname='{name}'")
+        )
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
 
@@ -148,8 +162,14 @@ class Driver:
         self.errors: list[str] = []
         self.lock = threading.Lock()
 
-    def _request(self, conn: http.client.HTTPConnection, method: str, path: str,
-                 body: str | None = None, headers: dict[str, str] | None = None) -> Any:
+    def _request(
+        self,
+        conn: http.client.HTTPConnection,
+        method: str,
+        path: str,
+        body: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         for attempt in range(2):
             try:
                 conn.request(method, path, body=body, headers=headers or {})
@@ -179,21 +199,36 @@ class Driver:
         import jwt
 
         t0 = time.perf_counter()
-        query = urlencode({"iss": ISSUER, "login_hint": f"user-{n}", "client_id": CLIENT_ID,
-                           "target_link_uri": self.base_url + "/lti/launch",
-                           "lti_deployment_id": DEPLOYMENT})
+        query = urlencode(
+            {
+                "iss": ISSUER,
+                "login_hint": f"user-{n}",
+                "client_id": CLIENT_ID,
+                "target_link_uri": self.base_url + "/lti/launch",
+                "lti_deployment_id": DEPLOYMENT,
+            }
+        )
         response, _ = self._request(conn, "GET", "/lti/login?" + query)
         t1 = time.perf_counter()
         if response.status != 302:
             raise RuntimeError(f"login answered {response.status}")
-        auth = {k: v[0] for k, v in parse_qs(urlsplit(response.getheader("Location")).query).items()}
+        auth = {
+            k: v[0] for k, v in parse_qs(urlsplit(response.getheader("Location")).query).items()
+        }
         jar = self.cookies(response, {})
         now = int(time.time())
         claims = {
-            "iss": ISSUER, "aud": CLIENT_ID, "sub": f"user-{n % 5000}", "exp": now + 300,
-            "iat": now, "nonce": auth["nonce"], "name": f"Learner {n % 5000}",
-            LTI + "message_type": "LtiResourceLinkRequest", LTI + "version": "1.3.0",
-            LTI + "deployment_id": DEPLOYMENT, LTI + "target_link_uri": self.base_url + "/lti/launch",
+            "iss": ISSUER,
+            "aud": CLIENT_ID,
+            "sub": f"user-{n % 5000}",
+            "exp": now + 300,
+            "iat": now,
+            "nonce": auth["nonce"],
+            "name": f"Learner {n % 5000}",
+            LTI + "message_type": "LtiResourceLinkRequest",
+            LTI + "version": "1.3.0",
+            LTI + "deployment_id": DEPLOYMENT,
+            LTI + "target_link_uri": self.base_url + "/lti/launch",
             LTI + "resource_link": {"id": f"link-{n % 20}", "title": "Niveau Architecte"},
             LTI + "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"],
             LTI + "context": {"id": f"course-{n % 20}", "title": "Formation SEXTO"},
@@ -202,14 +237,19 @@ class Driver:
         token = jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})
         t2 = time.perf_counter()
         body = urlencode({"id_token": token, "state": auth["state"]})
-        response, _ = self._request(conn, "POST", "/lti/launch", body, {
-            "Content-Type": "application/x-www-form-urlencoded", "Cookie": self.header(jar)})
+        response, _ = self._request(
+            conn,
+            "POST",
+            "/lti/launch",
+            body,
+            {"Content-Type": "application/x-www-form-urlencoded", "Cookie": self.header(jar)},
+        )
         jar = self.cookies(response, jar)
         t3 = time.perf_counter()
         if response.status != 303:
             raise RuntimeError(f"launch answered {response.status}")
         location = response.getheader("Location")
-        path = location[location.index("/", 8):] if location.startswith("http") else location
+        path = location[location.index("/", 8) :] if location.startswith("http") else location
         response, data = self._request(conn, "GET", path, headers={"Cookie": self.header(jar)})
         t4 = time.perf_counter()
         if response.status != 200:
@@ -252,8 +292,9 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
 
 
-def bench(backend: str, launches: int, concurrency: int, warmup: int,
-          app: str = "tool") -> dict[str, Any]:
+def bench(
+    backend: str, launches: int, concurrency: int, warmup: int, app: str = "tool"
+) -> dict[str, Any]:
     from cryptography.hazmat.primitives.asymmetric import rsa
     from jwt.algorithms import RSAAlgorithm
 
@@ -268,11 +309,29 @@ def bench(backend: str, launches: int, concurrency: int, warmup: int,
     env["LTI_TOOL_BASE_URL"] = base_url
     target = "lti_tool:create_app()"
     if app == "baseline":
-        env.update(BENCH_ISSUER=ISSUER, BENCH_CLIENT_ID=CLIENT_ID, BENCH_JWKS_URL=jwks.url,
-                   BENCH_DEPLOYMENT=DEPLOYMENT, PYTHONPATH=str(ROOT / "bench"))
+        env.update(
+            BENCH_ISSUER=ISSUER,
+            BENCH_CLIENT_ID=CLIENT_ID,
+            BENCH_JWKS_URL=jwks.url,
+            BENCH_DEPLOYMENT=DEPLOYMENT,
+            PYTHONPATH=str(ROOT / "bench"),
+        )
         target = "baseline_pylti1p3:create_app()"
-    cmd = ["taskset", "-c", "0", str(ROOT / ".venv/bin/gunicorn"), "-w", "1", "-k", "sync",
-           "-b", f"127.0.0.1:{port}", "--log-level", "warning", target]
+    cmd = [
+        "taskset",
+        "-c",
+        "0",
+        str(ROOT / ".venv/bin/gunicorn"),
+        "-w",
+        "1",
+        "-k",
+        "sync",
+        "-b",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        target,
+    ]
     server = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT)
     try:
         for _ in range(100):
@@ -301,11 +360,15 @@ def bench(backend: str, launches: int, concurrency: int, warmup: int,
         jwks.server.shutdown()
     done = len(driver.launch_times)
     return {
-        "backend": backend, "launches": done, "errors": len(driver.errors),
+        "backend": backend,
+        "launches": done,
+        "errors": len(driver.errors),
         "first_error": driver.errors[0] if driver.errors else "",
-        "observed_per_s": done / wall, "per_cpu_s": done / cpu if cpu else float("nan"),
+        "observed_per_s": done / wall,
+        "per_cpu_s": done / cpu if cpu else float("nan"),
         "server_cpu_ms_per_launch": cpu / done * 1000 if done else float("nan"),
-        "p50_ms": pct(driver.launch_times, 50), "p99_ms": pct(driver.launch_times, 99),
+        "p50_ms": pct(driver.launch_times, 50),
+        "p99_ms": pct(driver.launch_times, 99),
         **{f"{k}_p50_ms": pct(v, 50) for k, v in driver.request_times.items()},
         **{f"{k}_p99_ms": pct(v, 99) for k, v in driver.request_times.items()},
     }
@@ -317,28 +380,40 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=3)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--app", choices=["tool", "baseline"], default="tool",
-                        help="baseline: the pylti1p3-documentation tool (no database)")
+    parser.add_argument(
+        "--app",
+        choices=["tool", "baseline"],
+        default="tool",
+        help="baseline: the pylti1p3-documentation tool (no database)",
+    )
     args = parser.parse_args()
     if args.app == "baseline":
         args.backend = "sqlite"  # it keeps everything in the cookie session
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    print(f"complete launches (login + launch + first page), gunicorn 1 sync worker on core 0, "
-          f"driver on core 1, {args.launches} launches after {args.warmup} warm-up")
+    print(
+        f"complete launches (login + launch + first page), gunicorn 1 sync worker on core 0, "
+        f"driver on core 1, {args.launches} launches after {args.warmup} warm-up"
+    )
     for backend in backends:
         r = bench(backend, args.launches, args.concurrency, args.warmup, args.app)
         label = "SQLite" if backend == "sqlite" else "PostgreSQL + Redis"
         if args.app == "baseline":
             label = "pylti1p3-documentation baseline (cookie session, no database)"
         print(f"\n{label}: {r['launches']} launches, {r['errors']} errors {r['first_error']}")
-        print(f"  per core (launches / server CPU-second): {r['per_cpu_s']:8.0f} /s"
-              f"   ({r['server_cpu_ms_per_launch']:.3f} ms of server CPU per launch)")
+        print(
+            f"  per core (launches / server CPU-second): {r['per_cpu_s']:8.0f} /s"
+            f"   ({r['server_cpu_ms_per_launch']:.3f} ms of server CPU per launch)"
+        )
         print(f"  observed (wall clock):                   {r['observed_per_s']:8.0f} /s")
-        print(f"  launch latency p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms "
-              f"(login + launch + page, signing excluded)")
-        print(f"  per request p50/p99 ms: login {r['login_p50_ms']:.2f}/{r['login_p99_ms']:.2f}  "
-              f"launch {r['launch_p50_ms']:.2f}/{r['launch_p99_ms']:.2f}  "
-              f"page {r['page_p50_ms']:.2f}/{r['page_p99_ms']:.2f}")
+        print(
+            f"  launch latency p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms "
+            f"(login + launch + page, signing excluded)"
+        )
+        print(
+            f"  per request p50/p99 ms: login {r['login_p50_ms']:.2f}/{r['login_p99_ms']:.2f}  "
+            f"launch {r['launch_p50_ms']:.2f}/{r['launch_p99_ms']:.2f}  "
+            f"page {r['page_p50_ms']:.2f}/{r['page_p99_ms']:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ def _create(*_args: Any) -> Any:
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create, add_default_commands=False,
-             add_version_option=False)
+@click.group(
+    cls=FlaskGroup, create_app=_create, add_default_commands=False, add_version_option=False
+)
 def main() -> None:
     """Sexto Architect LTI 1.3 tool."""
 
@@ -51,7 +52,7 @@ def upgrade_database(database_url: str) -> None:
     from alembic import command
 
     if database_url.startswith("sqlite:///"):
-        Path(database_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(database_url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(database_url), "head")
 
 
@@ -123,24 +124,42 @@ def platform() -> None:
 @click.option("--family", type=click.Choice(["moodle", "canvas", "generic"]), default=None)
 @click.option("--name", default="")
 @with_appcontext
-def platform_add(issuer: str, client_id: str, auth_url: str, token_url: str, jwks_url: str,
-                 deployment_ids: tuple[str, ...], organisation: str | None, family: str | None,
-                 name: str) -> None:
+def platform_add(
+    issuer: str,
+    client_id: str,
+    auth_url: str,
+    token_url: str,
+    jwks_url: str,
+    deployment_ids: tuple[str, ...],
+    organisation: str | None,
+    family: str | None,
+    name: str,
+) -> None:
     """Register a platform (or add deployments to its registration)."""
     from lti_tool.db import get_session
     from lti_tool.launch.registry import RegistrationConflict, add_platform
 
     session = get_session()
     try:
-        reg = add_platform(session, issuer=issuer, client_id=client_id, auth_url=auth_url,
-                           token_url=token_url, jwks_url=jwks_url,
-                           deployment_ids=list(deployment_ids), organisation=organisation,
-                           family=family, name=name)
+        reg = add_platform(
+            session,
+            issuer=issuer,
+            client_id=client_id,
+            auth_url=auth_url,
+            token_url=token_url,
+            jwks_url=jwks_url,
+            deployment_ids=list(deployment_ids),
+            organisation=organisation,
+            family=family,
+            name=name,
+        )
     except RegistrationConflict as exc:
         raise click.ClickException(str(exc)) from exc
     session.commit()
-    click.echo(f"registered {reg.issuer} client_id={reg.client_id} family={reg.family} "
-               f"deployments={','.join(d.deployment_id for d in reg.deployments)}")
+    click.echo(
+        f"registered {reg.issuer} client_id={reg.client_id} family={reg.family} "
+        f"deployments={','.join(d.deployment_id for d in reg.deployments)}"
+    )
 
 
 @platform.command("list")
@@ -155,8 +174,9 @@ def platform_list() -> None:
         click.echo("no platform registered")
     for p in platforms:
         deployments = ", ".join(d.deployment_id for d in p.deployments) or "(none)"
-        click.echo(f"{p.issuer}  client_id={p.client_id}  family={p.family}  "
-                   f"deployments: {deployments}")
+        click.echo(
+            f"{p.issuer}  client_id={p.client_id}  family={p.family}  deployments: {deployments}"
+        )
 
 
 @platform.command("remove")
@@ -242,24 +262,37 @@ def demo(host: str, port: int, lms_port: int) -> None:
     os.environ.setdefault("LTI_TOOL_BASE_URL", tool_url)
     settings = load_settings()
     app = create_app(settings.with_overrides(demo_lms_url=lms_url))
-    demo_settings = DemoSettings(base_url=lms_url, tool_base_url=settings.base_url,
-                                 keys_dir=settings.keys_dir / "demo-platform",
-                                 state_file=settings.instance_dir / "demo-lms.json")
+    demo_settings = DemoSettings(
+        base_url=lms_url,
+        tool_base_url=settings.base_url,
+        keys_dir=settings.keys_dir / "demo-platform",
+        state_file=settings.instance_dir / "demo-lms.json",
+    )
     with app.app_context():
         tool_keys().generate()
         upgrade_database(settings.database_url)
         session = get_session()
-        add_platform(session, issuer=demo_settings.issuer, client_id=demo_settings.client_id,
-                     auth_url=demo_settings.auth_url, token_url=demo_settings.token_url,
-                     jwks_url=demo_settings.jwks_url,
-                     deployment_ids=[demo_settings.deployment_id], name="Demo LMS")
+        add_platform(
+            session,
+            issuer=demo_settings.issuer,
+            client_id=demo_settings.client_id,
+            auth_url=demo_settings.auth_url,
+            token_url=demo_settings.token_url,
+            jwks_url=demo_settings.jwks_url,
+            deployment_ids=[demo_settings.deployment_id],
+            name="Demo LMS",
+        )
         session.commit()
     lms = create_demo_lms(demo_settings)
-    servers = [make_server(host, port, app, threaded=True),
-               make_server(host, lms_port, lms, threaded=True)]
+    servers = [
+        make_server(host, port, app, threaded=True),
+        make_server(host, lms_port, lms, threaded=True),
+    ]
     for server in servers[1:]:
         threading.Thread(target=server.serve_forever, daemon=True).start()
-    click.echo(f"\n  Demo LMS (open this):  {lms_url}/\n  Tool:                  {tool_url}/lti/config\n")
+    click.echo(
+        f"\n  Demo LMS (open this):  {lms_url}/\n  Tool:                  {tool_url}/lti/config\n"
+    )
     try:
         servers[0].serve_forever()
     except KeyboardInterrupt:

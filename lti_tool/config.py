@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     secret_key = env_vars.get("SECRET_KEY", "")
     base_url = env_vars.get("LTI_TOOL_BASE_URL", "")
     if env == "production":
-        missing = [n for n, v in (("SECRET_KEY", secret_key), ("LTI_TOOL_BASE_URL", base_url)) if not v]
+        missing = [
+            n for n, v in (("SECRET_KEY", secret_key), ("LTI_TOOL_BASE_URL", base_url)) if not v
+        ]
         if missing:
             raise ConfigError(f"{', '.join(missing)} must be set when LTI_TOOL_ENV=production")
         if len(secret_key) < 32:

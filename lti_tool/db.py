@@ -115,8 +115,13 @@ def get_engine(app: Flask | None = None) -> Engine:
     return (app or current_app).extensions["db_engine"]  # type: ignore[no-any-return]
 
 
-def upsert(session: Session, model: Any, values: dict[str, Any], keys: tuple[str, ...],
-           update: tuple[str, ...]) -> int:
+def upsert(
+    session: Session,
+    model: Any,
+    values: dict[str, Any],
+    keys: tuple[str, ...],
+    update: tuple[str, ...],
+) -> int:
     """INSERT … ON CONFLICT (keys) DO UPDATE … RETURNING id, on SQLite and PostgreSQL alike.
 
     One statement instead of SELECT-then-INSERT, so two concurrent launches of the same learner

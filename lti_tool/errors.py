@@ -29,8 +29,15 @@ class ToolError(Exception):
     code = "bad_request"
     title = Bilingual("Demande refusée", "Request refused")
 
-    def __init__(self, message: Bilingual, *, hint: Bilingual | None = None, detail: str = "",
-                 status: int | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: Bilingual,
+        *,
+        hint: Bilingual | None = None,
+        detail: str = "",
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(detail or message.en)
         self.message = message
         self.hint = hint
@@ -68,13 +75,23 @@ class ErrorPage:
 
 
 GENERIC = {
-    404: (Bilingual("Page introuvable", "Page not found"),
-          Bilingual("Cette adresse n'existe pas dans l'outil.", "This address does not exist in the tool.")),
-    405: (Bilingual("Méthode non permise", "Method not allowed"),
-          Bilingual("Cette page ne s'ouvre pas de cette façon. Relancez l'activité depuis votre cours.",
-                    "This page cannot be opened this way. Launch the activity again from your course.")),
-    413: (Bilingual("Envoi trop volumineux", "Request too large"),
-          Bilingual("Les données envoyées sont trop volumineuses.", "The data sent is too large.")),
+    404: (
+        Bilingual("Page introuvable", "Page not found"),
+        Bilingual(
+            "Cette adresse n'existe pas dans l'outil.", "This address does not exist in the tool."
+        ),
+    ),
+    405: (
+        Bilingual("Méthode non permise", "Method not allowed"),
+        Bilingual(
+            "Cette page ne s'ouvre pas de cette façon. Relancez l'activité depuis votre cours.",
+            "This page cannot be opened this way. Launch the activity again from your course.",
+        ),
+    ),
+    413: (
+        Bilingual("Envoi trop volumineux", "Request too large"),
+        Bilingual("Les données envoyées sont trop volumineuses.", "The data sent is too large."),
+    ),
 }
 
 
@@ -85,29 +102,48 @@ def render_error(page: ErrorPage) -> tuple[str, int]:
 def init_app(app: Flask) -> None:
     @app.errorhandler(ToolError)
     def _tool_error(exc: ToolError) -> tuple[str, int]:
-        log.warning("refused %s %s: %s [%s] %s", request.method, request.path, exc.code,
-                    exc.status, exc.detail or exc.message.en)
+        log.warning(
+            "refused %s %s: %s [%s] %s",
+            request.method,
+            request.path,
+            exc.code,
+            exc.status,
+            exc.detail or exc.message.en,
+        )
         return render_error(ErrorPage(exc.status, exc.code, exc.title, exc.message, exc.hint))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
         status = exc.code or 500
-        title, message = GENERIC.get(status, (Bilingual("Demande refusée", "Request refused"),
-                                              Bilingual("La demande n'a pas pu être traitée.",
-                                                        "The request could not be processed.")))
+        title, message = GENERIC.get(
+            status,
+            (
+                Bilingual("Demande refusée", "Request refused"),
+                Bilingual(
+                    "La demande n'a pas pu être traitée.", "The request could not be processed."
+                ),
+            ),
+        )
         log.info("http %s %s %s", status, request.method, request.path)
-        return render_error(ErrorPage(status, "http_%d" % status, title, message))
+        return render_error(ErrorPage(status, f"http_{status}", title, message))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[str, int]:
         log.exception("unexpected error on %s %s", request.method, request.path)
-        return render_error(ErrorPage(
-            500, "internal",
-            Bilingual("Erreur interne", "Internal error"),
-            Bilingual("Une erreur imprévue s'est produite. Rien de ce que vous aviez enregistré n'est "
-                      "perdu. Réessayez dans un instant.",
-                      "An unexpected error occurred. Nothing you had saved is lost. Try again in a "
-                      "moment."),
-            Bilingual("L'erreur est consignée dans le journal de l'outil.",
-                      "The error is recorded in the tool's log."),
-        ))
+        return render_error(
+            ErrorPage(
+                500,
+                "internal",
+                Bilingual("Erreur interne", "Internal error"),
+                Bilingual(
+                    "Une erreur imprévue s'est produite. Rien de ce que vous aviez enregistré n'est "
+                    "perdu. Réessayez dans un instant.",
+                    "An unexpected error occurred. Nothing you had saved is lost. Try again in a "
+                    "moment.",
+                ),
+                Bilingual(
+                    "L'erreur est consignée dans le journal de l'outil.",
+                    "The error is recorded in the tool's log.",
+                ),
+            )
+        )

@@ -55,8 +55,11 @@ class HotSQL:
         return now if self.postgres else now.replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def at(self, moment: datetime) -> Any:
-        return moment if self.postgres else moment.astimezone(UTC).replace(tzinfo=None).isoformat(
-            " ", "microseconds")
+        return (
+            moment
+            if self.postgres
+            else moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        )
 
     def one(self, text: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
         self._cursor.execute(self.sql(text), params)

@@ -18,8 +18,15 @@ DEFAULT_TIMEOUT = (5.0, 15.0)
 class HttpError(Exception):
     """A call to an LMS or issuer failed. `retryable` says whether trying later may help."""
 
-    def __init__(self, message: str, *, url: str, status: int | None = None, body: str = "",
-                 retryable: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        status: int | None = None,
+        body: str = "",
+        retryable: bool = False,
+    ) -> None:
         super().__init__(message)
         self.url = url
         self.status = status
@@ -48,17 +55,28 @@ def session() -> requests.Session:
     return s
 
 
-def request(method: str, url: str, *, timeout: Any = DEFAULT_TIMEOUT, **kwargs: Any) -> requests.Response:
+def request(
+    method: str, url: str, *, timeout: Any = DEFAULT_TIMEOUT, **kwargs: Any
+) -> requests.Response:
     try:
         response = session().request(method, url, timeout=timeout, **kwargs)
     except requests.RequestException as exc:
         raise HttpUnavailable(f"{method} {url} failed: {exc}", url=url, retryable=True) from exc
     if response.status_code >= 500 or response.status_code == 429:
-        raise HttpUnavailable(f"{method} {url} answered {response.status_code}", url=url,
-                              status=response.status_code, body=response.text, retryable=True)
+        raise HttpUnavailable(
+            f"{method} {url} answered {response.status_code}",
+            url=url,
+            status=response.status_code,
+            body=response.text,
+            retryable=True,
+        )
     if response.status_code >= 400:
-        raise HttpRefused(f"{method} {url} answered {response.status_code}", url=url,
-                          status=response.status_code, body=response.text)
+        raise HttpRefused(
+            f"{method} {url} answered {response.status_code}",
+            url=url,
+            status=response.status_code,
+            body=response.text,
+        )
     return response
 
 
@@ -67,5 +85,9 @@ def get_json(url: str, **kwargs: Any) -> Any:
     try:
         return response.json()
     except ValueError as exc:
-        raise HttpRefused(f"GET {url} did not answer JSON", url=url, status=response.status_code,
-                          body=response.text) from exc
+        raise HttpRefused(
+            f"GET {url} did not answer JSON",
+            url=url,
+            status=response.status_code,
+            body=response.text,
+        ) from exc

@@ -28,7 +28,9 @@ def current_lang() -> str:
 
 def translation_dirs(app: Flask) -> list[str]:
     root = Path(app.root_path)
-    return [str(p.parent) for p in sorted(root.glob("**/translations/fr"))] or [str(root / "translations")]
+    return [str(p.parent) for p in sorted(root.glob("**/translations/fr"))] or [
+        str(root / "translations")
+    ]
 
 
 def init_app(app: Flask) -> None:
@@ -45,7 +47,12 @@ def init_app(app: Flask) -> None:
             args = {k: v for k, v in request.args.items() if k not in ("lang", "t")}
             from flask import url_for
 
-            switch = url_for(request.endpoint, **(request.view_args or {}), **args, lang=other,
-                             t=g.page_token)
-        return {"page_lang": lang, "other_lang": other, "other_lang_label": LABELS[other],
-                "lang_switch_url": switch}
+            switch = url_for(
+                request.endpoint, **(request.view_args or {}), **args, lang=other, t=g.page_token
+            )
+        return {
+            "page_lang": lang,
+            "other_lang": other,
+            "other_lang_label": LABELS[other],
+            "lang_switch_url": switch,
+        }

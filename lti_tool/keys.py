@@ -107,8 +107,9 @@ class KeyStore:
     def sign(self, claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
         """RS256 JWT signed with the current key, its kid in the header."""
         key = self.current()
-        return jwt.encode(claims, key.private_key, algorithm="RS256",
-                          headers={"kid": key.kid, **(headers or {})})
+        return jwt.encode(
+            claims, key.private_key, algorithm="RS256", headers={"kid": key.kid, **(headers or {})}
+        )
 
     # -- writing (CLI) -------------------------------------------------------------------------
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
@@ -177,4 +178,3 @@ def key_store(keys_dir: Path) -> KeyStore:
     if path not in _stores:
         _stores[path] = KeyStore(path)
     return _stores[path]
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+
 import lti_tool.models  # noqa: F401  (registers every table on Base.metadata)
 from lti_tool.config import load_settings
 from lti_tool.db import Base, make_engine

@@ -12,7 +12,9 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-PG_ADMIN_URL = os.environ.get("LTI_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "LTI_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("LTI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -33,8 +35,11 @@ def fresh_postgres_database() -> Iterator[str]:
         yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     finally:
         with admin.connect() as conn:
-            conn.execute(text(
-                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            conn.execute(
+                text(
+                    f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+                )
+            )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
 

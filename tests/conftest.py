@@ -49,9 +49,15 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_settings(database_url: str, redis_url: str | None, keys_dir: Path, tmp: Path, **extra):  # type: ignore[no-untyped-def]
-    values = {"secret_key": "test-secret-" + "x" * 32, "database_url": database_url,
-              "redis_url": redis_url, "keys_dir": keys_dir, "base_url": TOOL_URL,
-              "instance_dir": tmp, **extra}
+    values = {
+        "secret_key": "test-secret-" + "x" * 32,
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "keys_dir": keys_dir,
+        "base_url": TOOL_URL,
+        "instance_dir": tmp,
+        **extra,
+    }
     return load_settings({"LTI_TOOL_ENV": "test"}, **values)
 
 

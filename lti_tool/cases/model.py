@@ -6,8 +6,8 @@ the player only ever see these objects, never raw YAML.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 LANGUAGES = ("fr", "en")

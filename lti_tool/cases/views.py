@@ -21,7 +21,7 @@ from flask import Blueprint, current_app, g, jsonify, redirect, render_template,
 from flask_babel import gettext as _
 
 from lti_tool.cases import debrief as debrief_data
-from lti_tool.cases import service
+from lti_tool.cases import engine, service
 from lti_tool.cases.engine import CaseState
 from lti_tool.cases.loader import get_level
 from lti_tool.cases.model import Case, Decision, Level, Text
@@ -232,8 +232,9 @@ def attempt(attempt_id: int) -> Any:
             retry_next=state.pending_retry == answer.node,
             unresolved=answer.critical and answer.retry, **common)
     if state.finished:
-        return render_template("cases/ending.html", ending=level.endings[row.outcome or "reprendre"],
-                               outcome=row.outcome, **common)
+        outcome = engine.outcome(case, state)
+        return render_template("cases/ending.html", ending=level.endings[outcome],
+                               outcome=outcome, **common)
     decision = case.decision(state.node)
     k, n = position(case, state)
     return render_template("cases/decision.html", decision=decision, k=k, n=n,

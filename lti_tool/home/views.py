@@ -30,16 +30,26 @@ def _activity_context() -> dict[str, Any]:
 @require_viewer
 def instructor() -> Any:
     if not g.viewer.is_instructor:
-        raise AccessDenied(Bilingual("Cette page est réservée aux personnes qui enseignent le cours.",
-                                     "This page is for the course's instructors only."),
-                           detail="learner token on the instructor page")
+        raise AccessDenied(
+            Bilingual(
+                "Cette page est réservée aux personnes qui enseignent le cours.",
+                "This page is for the course's instructors only.",
+            ),
+            detail="learner token on the instructor page",
+        )
     ctx = _activity_context()
     session = get_session()
     learners = 0
     if ctx["link"] is not None:
         from lti_tool.models import LaunchRecord
 
-        learners = len(set(session.execute(
-            select(LaunchRecord.learner_id).where(
-                LaunchRecord.resource_link_id == ctx["link"].id)).scalars()))
+        learners = len(
+            set(
+                session.execute(
+                    select(LaunchRecord.learner_id).where(
+                        LaunchRecord.resource_link_id == ctx["link"].id
+                    )
+                ).scalars()
+            )
+        )
     return render_template("home/instructor.html", learners=learners, **ctx)

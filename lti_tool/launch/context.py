@@ -8,9 +8,10 @@ privilege: learner.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from lti_tool.launch import claims as c
 
@@ -21,7 +22,7 @@ _INSTITUTION_TEACHING = ("Instructor", "Faculty", "Administrator")
 
 def _role_name(uri: str, prefix: str) -> str | None:
     if uri.startswith(prefix):
-        return uri[len(prefix):].split("#")[-1].split("/")[0]
+        return uri[len(prefix) :].split("#")[-1].split("/")[0]
     return None
 
 
@@ -97,8 +98,16 @@ class LaunchContext:
         return self.name or " ".join(p for p in (self.given_name, self.family_name) if p) or ""
 
     @classmethod
-    def from_claims(cls, body: Mapping[str, Any], *, launch_id: str, platform_id: int,
-                    platform_family: str, client_id: str, deployment_pk: int) -> LaunchContext:
+    def from_claims(
+        cls,
+        body: Mapping[str, Any],
+        *,
+        launch_id: str,
+        platform_id: int,
+        platform_family: str,
+        client_id: str,
+        deployment_pk: int,
+    ) -> LaunchContext:
         roles = tuple(r for r in body.get(c.ROLES) or () if isinstance(r, str))
         context = body.get(c.CONTEXT) or {}
         link = body.get(c.RESOURCE_LINK) or {}

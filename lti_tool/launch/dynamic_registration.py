@@ -33,6 +33,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from lti_tool import http
 from lti_tool.db import get_session
 from lti_tool.errors import Bilingual, ToolError
+from lti_tool.i18n import current_lang
 from lti_tool.launch import claims as c
 from lti_tool.launch.platforms import Generic, for_family
 from lti_tool.launch.registry import RegistrationConflict, add_platform, guess_family
@@ -358,6 +359,4 @@ def _placements(payload: dict[str, Any]) -> list[tuple[str, list[str]]]:
 
 
 def _other_lang() -> str:
-    from lti_tool.i18n import current_lang
-
     return "en" if current_lang() == "fr" else "fr"

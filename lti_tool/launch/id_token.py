@@ -68,7 +68,9 @@ def parse(token: str) -> ParsedToken:
 def check_header(header: dict[str, Any]) -> str:
     """Returns the kid; refuses anything but RS256 with a kid and no embedded key reference."""
     if header.get("alg") != "RS256":
-        raise TokenSignatureError(f"algorithm {header.get('alg')!r} refused: only RS256 is accepted")
+        raise TokenSignatureError(
+            f"algorithm {header.get('alg')!r} refused: only RS256 is accepted"
+        )
     for name in FORBIDDEN_HEADERS:
         if name in header:
             raise TokenSignatureError(f"header {name!r} refused: keys come from the registration")
@@ -85,7 +87,9 @@ def verify_signature(key: rsa.RSAPublicKey, token: ParsedToken) -> None:
         raise TokenSignatureError("the id_token signature does not verify") from exc
 
 
-def check_times(body: dict[str, Any], *, leeway: int, max_age: int, now: float | None = None) -> None:
+def check_times(
+    body: dict[str, Any], *, leeway: int, max_age: int, now: float | None = None
+) -> None:
     now = time.time() if now is None else now
     exp, iat = body.get("exp"), body.get("iat")
     if not isinstance(exp, int | float) or isinstance(exp, bool):

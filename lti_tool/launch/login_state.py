@@ -30,18 +30,27 @@ class DatabaseLoginStates:
         self.sql = HotSQL.of(session)
 
     def save(self, state: str, data: dict[str, Any], ttl: int) -> None:
-        self.sql.run("INSERT INTO login_state (state, data, expires_at) VALUES (:state, :data, :exp)",
-                     {"state": state, "data": self.sql.json(data),
-                      "exp": self.sql.at(utcnow() + timedelta(seconds=ttl))})
+        self.sql.run(
+            "INSERT INTO login_state (state, data, expires_at) VALUES (:state, :data, :exp)",
+            {
+                "state": state,
+                "data": self.sql.json(data),
+                "exp": self.sql.at(utcnow() + timedelta(seconds=ttl)),
+            },
+        )
 
     def peek(self, state: str) -> dict[str, Any] | None:
-        row = self.sql.one("SELECT data FROM login_state WHERE state = :state AND expires_at > :now",
-                           {"state": state, "now": self.sql.now()})
+        row = self.sql.one(
+            "SELECT data FROM login_state WHERE state = :state AND expires_at > :now",
+            {"state": state, "now": self.sql.now()},
+        )
         return _decode(row[0]) if row else None
 
     def consume(self, state: str) -> dict[str, Any] | None:
-        row = self.sql.one("DELETE FROM login_state WHERE state = :state AND expires_at > :now "
-                           "RETURNING data", {"state": state, "now": self.sql.now()})
+        row = self.sql.one(
+            "DELETE FROM login_state WHERE state = :state AND expires_at > :now RETURNING data",
+            {"state": state, "now": self.sql.now()},
+        )
         return _decode(row[0]) if row else None
 
 

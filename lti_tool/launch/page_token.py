@@ -6,8 +6,9 @@ a fresh token, so an active learner never runs out; an idle one relaunches from 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from flask import current_app, g, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -46,19 +47,30 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def issue(viewer: Viewer) -> str:
-    return _serializer().dumps([viewer.learner_id, viewer.platform_id, viewer.resource_link_pk,
-                                viewer.course_id, viewer.launch_id, viewer.role, viewer.locale,
-                                viewer.activity])
+    return _serializer().dumps(
+        [
+            viewer.learner_id,
+            viewer.platform_id,
+            viewer.resource_link_pk,
+            viewer.course_id,
+            viewer.launch_id,
+            viewer.role,
+            viewer.locale,
+            viewer.activity,
+        ]
+    )
 
 
-EXPIRED = Bilingual("Votre session dans l'activité a expiré. Relancez-la depuis votre cours : "
-                    "vos réponses enregistrées sont conservées.",
-                    "Your session in the activity has expired. Launch it again from your course: "
-                    "your saved answers are kept.")
-INVALID = Bilingual("Le jeton de session de cette page est invalide. Relancez l'activité depuis "
-                    "votre cours.",
-                    "This page's session token is not valid. Launch the activity again from your "
-                    "course.")
+EXPIRED = Bilingual(
+    "Votre session dans l'activité a expiré. Relancez-la depuis votre cours : "
+    "vos réponses enregistrées sont conservées.",
+    "Your session in the activity has expired. Launch it again from your course: "
+    "your saved answers are kept.",
+)
+INVALID = Bilingual(
+    "Le jeton de session de cette page est invalide. Relancez l'activité depuis votre cours.",
+    "This page's session token is not valid. Launch the activity again from your course.",
+)
 
 
 def read(token: str | None) -> Viewer:
@@ -70,12 +82,15 @@ def read(token: str | None) -> Viewer:
     except SignatureExpired as exc:
         raise SessionExpired(EXPIRED, detail="page token expired") from exc
     except BadSignature as exc:
-        raise SessionExpired(INVALID, detail="page token signature invalid", status=403,
-                             code="bad_token") from exc
+        raise SessionExpired(
+            INVALID, detail="page token signature invalid", status=403, code="bad_token"
+        ) from exc
     try:
         return Viewer(*data)
     except TypeError as exc:
-        raise SessionExpired(INVALID, detail="page token shape", status=403, code="bad_token") from exc
+        raise SessionExpired(
+            INVALID, detail="page token shape", status=403, code="bad_token"
+        ) from exc
 
 
 def token_from_request() -> str | None:
@@ -89,9 +104,14 @@ def require_viewer(view: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         viewer = read(token_from_request())
         g.viewer = viewer
-        g.locale = request.args.get("lang") if request.args.get("lang") in ("fr", "en") else viewer.locale
-        g.page_token = issue(viewer if g.locale == viewer.locale else
-                             Viewer(**{**viewer.__dict__, "locale": g.locale}))
+        g.locale = (
+            request.args.get("lang") if request.args.get("lang") in ("fr", "en") else viewer.locale
+        )
+        g.page_token = issue(
+            viewer
+            if g.locale == viewer.locale
+            else Viewer(**{**viewer.__dict__, "locale": g.locale})
+        )
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
@@ -56,8 +57,13 @@ def load_jwks(jwks: Any) -> dict[str, rsa.RSAPublicKey]:
 
 
 class PlatformKeyCache:
-    def __init__(self, *, ttl: float = 3600, refetch_interval: float = 30,
-                 fetch: Callable[[str], Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        ttl: float = 3600,
+        refetch_interval: float = 30,
+        fetch: Callable[[str], Any] | None = None,
+    ) -> None:
         self.ttl = ttl
         self.refetch_interval = refetch_interval
         self._get_json = fetch or (lambda url: http.get_json(url, timeout=(3.0, 5.0)))

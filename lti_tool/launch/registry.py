@@ -34,16 +34,19 @@ class Registration:
     organisation_code: str | None
 
 
-_SELECT = ("SELECT id, issuer, client_id, auth_url, token_url, jwks_url, auth_audience, family, "
-           "organisation_code FROM platform WHERE issuer = :issuer")
+_SELECT = (
+    "SELECT id, issuer, client_id, auth_url, token_url, jwks_url, auth_audience, family, "
+    "organisation_code FROM platform WHERE issuer = :issuer"
+)
 
 
 def find_registration(session: Session, issuer: str, client_id: str | None) -> Registration | None:
     """By (issuer, client_id); without client_id only when the issuer has exactly one client."""
     sql = HotSQL.of(session)
     if client_id:
-        row = sql.one(_SELECT + " AND client_id = :client_id", {"issuer": issuer,
-                                                                 "client_id": client_id})
+        row = sql.one(
+            _SELECT + " AND client_id = :client_id", {"issuer": issuer, "client_id": client_id}
+        )
         return Registration(*row) if row else None
     sql.run(_SELECT + " LIMIT 2", {"issuer": issuer})
     rows = sql.all()
@@ -53,7 +56,8 @@ def find_registration(session: Session, issuer: str, client_id: str | None) -> R
 def find_deployment_pk(session: Session, platform_id: int, deployment_id: str) -> int | None:
     row = HotSQL.of(session).one(
         "SELECT id FROM deployment WHERE platform_id = :platform_id AND deployment_id = :deployment_id",
-        {"platform_id": platform_id, "deployment_id": deployment_id})
+        {"platform_id": platform_id, "deployment_id": deployment_id},
+    )
     return int(row[0]) if row else None
 
 
@@ -73,29 +77,52 @@ class RegistrationConflict(ValueError):
     pass
 
 
-def add_platform(session: Session, *, issuer: str, client_id: str, auth_url: str, token_url: str,
-                 jwks_url: str, deployment_ids: list[str], organisation: str | None = None,
-                 family: str | None = None, name: str = "",
-                 auth_audience: str | None = None) -> Platform:
+def add_platform(
+    session: Session,
+    *,
+    issuer: str,
+    client_id: str,
+    auth_url: str,
+    token_url: str,
+    jwks_url: str,
+    deployment_ids: list[str],
+    organisation: str | None = None,
+    family: str | None = None,
+    name: str = "",
+    auth_audience: str | None = None,
+) -> Platform:
     """Create the registration, or add deployments to an existing one with the same endpoints."""
     platform = session.execute(
         select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)
     ).scalar_one_or_none()
     if platform is None:
-        platform = Platform(issuer=issuer, client_id=client_id, auth_url=auth_url,
-                            token_url=token_url, jwks_url=jwks_url, auth_audience=auth_audience,
-                            family=family or guess_family(issuer), name=name,
-                            organisation_code=organisation)
+        platform = Platform(
+            issuer=issuer,
+            client_id=client_id,
+            auth_url=auth_url,
+            token_url=token_url,
+            jwks_url=jwks_url,
+            auth_audience=auth_audience,
+            family=family or guess_family(issuer),
+            name=name,
+            organisation_code=organisation,
+        )
         session.add(platform)
-    elif (platform.auth_url, platform.token_url, platform.jwks_url) != (auth_url, token_url, jwks_url):
+    elif (platform.auth_url, platform.token_url, platform.jwks_url) != (
+        auth_url,
+        token_url,
+        jwks_url,
+    ):
         raise RegistrationConflict(
             f"{issuer} / {client_id} is already registered with other endpoints; "
-            "remove it first (lti-tool platform remove)")
+            "remove it first (lti-tool platform remove)"
+        )
     existing = {d.deployment_id for d in platform.deployments}
     for deployment_id in deployment_ids:
         if deployment_id not in existing:
             platform.deployments.append(
-                Deployment(deployment_id=deployment_id, organisation_code=organisation))
+                Deployment(deployment_id=deployment_id, organisation_code=organisation)
+            )
     session.flush()
     return platform
 
@@ -104,8 +131,9 @@ def list_platforms(session: Session) -> list[Platform]:
     return list(session.execute(select(Platform).order_by(Platform.id)).scalars())
 
 
-def remove_platform(session: Session, issuer: str, client_id: str,
-                    deployment_id: str | None = None) -> int:
+def remove_platform(
+    session: Session, issuer: str, client_id: str, deployment_id: str | None = None
+) -> int:
     """Remove one deployment, or the whole registration. Returns how many rows went."""
     platform = session.execute(
         select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)

@@ -34,11 +34,13 @@ _UPSERT_LEARNER = (
     ":email, :locale, :now, :now) ON CONFLICT (platform_id, sub) DO UPDATE SET "
     "name = excluded.name, given_name = excluded.given_name, family_name = excluded.family_name, "
     "email = excluded.email, locale = excluded.locale, last_launch_at = excluded.last_launch_at "
-    "RETURNING id")
+    "RETURNING id"
+)
 _UPSERT_COURSE = (
     "INSERT INTO course (platform_id, context_id, title, label, updated_at) VALUES (:platform_id, "
     ":context_id, :title, :label, :now) ON CONFLICT (platform_id, context_id) DO UPDATE SET "
-    "title = excluded.title, label = excluded.label, updated_at = excluded.updated_at RETURNING id")
+    "title = excluded.title, label = excluded.label, updated_at = excluded.updated_at RETURNING id"
+)
 _UPSERT_LINK = (
     "INSERT INTO resource_link (platform_id, deployment_id, course_id, resource_link_id, title, "
     "activity, lineitem_url, lineitems_url, ags_scopes, updated_at) VALUES (:platform_id, "
@@ -47,45 +49,97 @@ _UPSERT_LINK = (
     "deployment_id = excluded.deployment_id, course_id = excluded.course_id, "
     "title = excluded.title, activity = excluded.activity, lineitem_url = excluded.lineitem_url, "
     "lineitems_url = excluded.lineitems_url, ags_scopes = excluded.ags_scopes, "
-    "updated_at = excluded.updated_at RETURNING id")
+    "updated_at = excluded.updated_at RETURNING id"
+)
 _INSERT_RECORD = (
     "INSERT INTO launch_record (id, platform_id, learner_id, resource_link_id, message_type, "
     "claims, created_at, expires_at) VALUES (:id, :platform_id, :learner_id, :link, "
-    ":message_type, :claims, :now, :expires_at)")
+    ":message_type, :claims, :now, :expires_at)"
+)
 
 
-def record_launch(session: Session, body: dict[str, Any], registration: Registration,
-                  deployment_pk: int, *, ttl: int) -> RecordedLaunch:
+def record_launch(
+    session: Session,
+    body: dict[str, Any],
+    registration: Registration,
+    deployment_pk: int,
+    *,
+    ttl: int,
+) -> RecordedLaunch:
     """Upserts in one statement each (no SELECT-then-INSERT race between two launches)."""
     launch_id = secrets.token_urlsafe(18)
-    ctx = LaunchContext.from_claims(body, launch_id=launch_id, platform_id=registration.id,
-                                    platform_family=registration.family,
-                                    client_id=registration.client_id, deployment_pk=deployment_pk)
+    ctx = LaunchContext.from_claims(
+        body,
+        launch_id=launch_id,
+        platform_id=registration.id,
+        platform_family=registration.family,
+        client_id=registration.client_id,
+        deployment_pk=deployment_pk,
+    )
     sql = HotSQL.of(session)
     now = utcnow()
     stamp = sql.at(now)
-    learner_id = _id(sql.one(_UPSERT_LEARNER, {
-        "platform_id": registration.id, "sub": ctx.sub, "name": ctx.name,
-        "given_name": ctx.given_name, "family_name": ctx.family_name, "email": ctx.email,
-        "locale": ctx.locale, "now": stamp}))
+    learner_id = _id(
+        sql.one(
+            _UPSERT_LEARNER,
+            {
+                "platform_id": registration.id,
+                "sub": ctx.sub,
+                "name": ctx.name,
+                "given_name": ctx.given_name,
+                "family_name": ctx.family_name,
+                "email": ctx.email,
+                "locale": ctx.locale,
+                "now": stamp,
+            },
+        )
+    )
     course_id = None
     if ctx.context_id:
-        course_id = _id(sql.one(_UPSERT_COURSE, {
-            "platform_id": registration.id, "context_id": ctx.context_id,
-            "title": ctx.context_title, "label": ctx.context_label, "now": stamp}))
+        course_id = _id(
+            sql.one(
+                _UPSERT_COURSE,
+                {
+                    "platform_id": registration.id,
+                    "context_id": ctx.context_id,
+                    "title": ctx.context_title,
+                    "label": ctx.context_label,
+                    "now": stamp,
+                },
+            )
+        )
     link_pk = None
     if ctx.resource_link_id:
-        link_pk = _id(sql.one(_UPSERT_LINK, {
-            "platform_id": registration.id, "deployment_id": deployment_pk, "course_id": course_id,
-            "resource_link_id": ctx.resource_link_id, "title": ctx.resource_link_title,
-            "activity": activity_of(ctx), "lineitem_url": ctx.ags_lineitem,
-            "lineitems_url": ctx.ags_lineitems,
-            "ags_scopes": sql.json(list(ctx.ags_scopes)) if ctx.ags_scopes else None,
-            "now": stamp}))
-    sql.run(_INSERT_RECORD, {
-        "id": launch_id, "platform_id": registration.id, "learner_id": learner_id,
-        "link": link_pk, "message_type": ctx.message_type, "claims": sql.json(body),
-        "now": stamp, "expires_at": sql.at(now + timedelta(seconds=ttl))})
+        link_pk = _id(
+            sql.one(
+                _UPSERT_LINK,
+                {
+                    "platform_id": registration.id,
+                    "deployment_id": deployment_pk,
+                    "course_id": course_id,
+                    "resource_link_id": ctx.resource_link_id,
+                    "title": ctx.resource_link_title,
+                    "activity": activity_of(ctx),
+                    "lineitem_url": ctx.ags_lineitem,
+                    "lineitems_url": ctx.ags_lineitems,
+                    "ags_scopes": sql.json(list(ctx.ags_scopes)) if ctx.ags_scopes else None,
+                    "now": stamp,
+                },
+            )
+        )
+    sql.run(
+        _INSERT_RECORD,
+        {
+            "id": launch_id,
+            "platform_id": registration.id,
+            "learner_id": learner_id,
+            "link": link_pk,
+            "message_type": ctx.message_type,
+            "claims": sql.json(body),
+            "now": stamp,
+            "expires_at": sql.at(now + timedelta(seconds=ttl)),
+        },
+    )
     return RecordedLaunch(ctx, learner_id, course_id, link_pk)
 
 

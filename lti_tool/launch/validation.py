@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import requests
 from pylti1p3.exception import LtiException
@@ -37,14 +38,23 @@ log = logging.getLogger("lti_tool.launch")
 
 MAX_IAT_AGE = 3600
 
-RELAUNCH = Bilingual("Relancez l'activité depuis votre cours.",
-                     "Launch the activity again from your course.")
+RELAUNCH = Bilingual(
+    "Relancez l'activité depuis votre cours.", "Launch the activity again from your course."
+)
 
 
-def refuse(code: str, fr: str, en: str, *, detail: str = "", hint: Bilingual | None = None,
-           status: int = 400) -> LaunchRefused:
-    return LaunchRefused(Bilingual(fr, en), hint=hint or RELAUNCH, detail=detail or en,
-                         code=code, status=status)
+def refuse(
+    code: str,
+    fr: str,
+    en: str,
+    *,
+    detail: str = "",
+    hint: Bilingual | None = None,
+    status: int = 400,
+) -> LaunchRefused:
+    return LaunchRefused(
+        Bilingual(fr, en), hint=hint or RELAUNCH, detail=detail or en, code=code, status=status
+    )
 
 
 class FormRequest(Request):
@@ -71,14 +81,17 @@ class _NoToolConf(ToolConfAbstract[FormRequest]):
     def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("registrations are looked up by (iss, client_id) in registry")
 
-    def find_registration_by_params(self, iss: str, client_id: str, *args: Any, **kwargs: Any) -> Any:
+    def find_registration_by_params(
+        self, iss: str, client_id: str, *args: Any, **kwargs: Any
+    ) -> Any:
         raise NotImplementedError("registrations are looked up by (iss, client_id) in registry")
 
     def find_deployment(self, iss: str, deployment_id: str) -> Any:
         raise NotImplementedError
 
-    def find_deployment_by_params(self, iss: str, deployment_id: str, client_id: str,
-                                  *args: Any, **kwargs: Any) -> Any:
+    def find_deployment_by_params(
+        self, iss: str, deployment_id: str, client_id: str, *args: Any, **kwargs: Any
+    ) -> Any:
         raise NotImplementedError
 
 
@@ -104,8 +117,13 @@ class ToolMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
     login: dict[str, Any]
 
     def __init__(self, params: dict[str, str], deps: LaunchDeps) -> None:
-        super().__init__(FormRequest(params), _NoToolConf(), session_service=_Unused(),
-                         cookie_service=_Unused(), requests_session=deps.http)
+        super().__init__(
+            FormRequest(params),
+            _NoToolConf(),
+            session_service=_Unused(),
+            cookie_service=_Unused(),
+            requests_session=deps.http,
+        )
         self.deps = deps
         self.params = params
 
@@ -116,26 +134,35 @@ class ToolMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
     def validate_state(self) -> ToolMessageLaunch:
         state = self.params.get("state", "")
         if not state:
-            raise refuse("missing_state", "La réponse de la plateforme ne contient pas de « state ».",
-                         "The platform's answer carries no state.")
+            raise refuse(
+                "missing_state",
+                "La réponse de la plateforme ne contient pas de « state ».",
+                "The platform's answer carries no state.",
+            )
         login = self.deps.login_states.peek(state)
         if login is None:
-            raise refuse("unknown_state",
-                         "Cette connexion est inconnue, expirée ou déjà utilisée.",
-                         "This login is unknown, expired or already used.",
-                         detail=f"no login record for state {state[:12]}…")
+            raise refuse(
+                "unknown_state",
+                "Cette connexion est inconnue, expirée ou déjà utilisée.",
+                "This login is unknown, expired or already used.",
+                detail=f"no login record for state {state[:12]}…",
+            )
         binding = self.deps.binding_for_state(state)
         if binding is None or not hmac.compare_digest(binding, login["binding"]):
-            raise refuse("state_not_bound",
-                         "Le navigateur qui termine le lancement n'est pas celui qui l'a commencé "
-                         "(témoin bloqué ou lancement rejoué).",
-                         "The browser finishing the launch is not the one that started it "
-                         "(blocked cookie or replayed launch).",
-                         hint=Bilingual("Relancez l'activité; si cela se reproduit, ouvrez-la dans "
-                                        "une nouvelle fenêtre ou autorisez les témoins de l'outil.",
-                                        "Launch the activity again; if it happens again, open it in "
-                                        "a new window or allow the tool's cookies."),
-                         detail="state binding missing or different")
+            raise refuse(
+                "state_not_bound",
+                "Le navigateur qui termine le lancement n'est pas celui qui l'a commencé "
+                "(témoin bloqué ou lancement rejoué).",
+                "The browser finishing the launch is not the one that started it "
+                "(blocked cookie or replayed launch).",
+                hint=Bilingual(
+                    "Relancez l'activité; si cela se reproduit, ouvrez-la dans "
+                    "une nouvelle fenêtre ou autorisez les témoins de l'outil.",
+                    "Launch the activity again; if it happens again, open it in "
+                    "a new window or allow the tool's cookies.",
+                ),
+                detail="state binding missing or different",
+            )
         self.login = login
         return self
 
@@ -144,8 +171,12 @@ class ToolMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
         try:
             parsed = id_token.parse(self.params.get("id_token", ""))
         except id_token.TokenFormatError as exc:
-            raise refuse("bad_jwt", "Le jeton de lancement (id_token) est illisible.",
-                         "The launch token (id_token) cannot be read.", detail=str(exc)) from exc
+            raise refuse(
+                "bad_jwt",
+                "Le jeton de lancement (id_token) est illisible.",
+                "The launch token (id_token) cannot be read.",
+                detail=str(exc),
+            ) from exc
         self.parsed = parsed
         self._jwt = {"header": parsed.header, "body": parsed.body}
         return self
@@ -154,17 +185,26 @@ class ToolMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
     def validate_nonce(self) -> ToolMessageLaunch:
         nonce = self._jwt["body"].get("nonce")
         if not nonce or not isinstance(nonce, str):
-            raise refuse("missing_nonce", "Le jeton de lancement n'a pas de « nonce ».",
-                         "The launch token has no nonce.")
+            raise refuse(
+                "missing_nonce",
+                "Le jeton de lancement n'a pas de « nonce ».",
+                "The launch token has no nonce.",
+            )
         consumed = self.deps.login_states.consume(self.params["state"])
         if consumed is None:
-            raise refuse("nonce_used", "Ce lancement a déjà été utilisé.",
-                         "This launch has already been used.", detail="login record already consumed")
+            raise refuse(
+                "nonce_used",
+                "Ce lancement a déjà été utilisé.",
+                "This launch has already been used.",
+                detail="login record already consumed",
+            )
         if not hmac.compare_digest(consumed["nonce"], nonce):
-            raise refuse("nonce_mismatch",
-                         "Le jeton de lancement ne correspond pas à cette connexion.",
-                         "The launch token does not belong to this login.",
-                         detail="nonce differs from the one issued at login")
+            raise refuse(
+                "nonce_mismatch",
+                "Le jeton de lancement ne correspond pas à cette connexion.",
+                "The launch token does not belong to this login.",
+                detail="nonce differs from the one issued at login",
+            )
         return self
 
     # -- 2, 3. registration by (iss, client_id); aud and azp -----------------------------------
@@ -175,25 +215,38 @@ class ToolMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
         auds = aud if isinstance(aud, list) else [aud]
         client_id = self.login["client_id"]
         if not isinstance(iss, str) or iss != self.login["iss"]:
-            raise refuse("wrong_issuer", "L'émetteur du jeton n'est pas la plateforme de la connexion.",
-                         "The token's issuer is not the platform of the login.",
-                         detail=f"iss {iss!r} != login iss {self.login['iss']!r}")
+            raise refuse(
+                "wrong_issuer",
+                "L'émetteur du jeton n'est pas la plateforme de la connexion.",
+                "The token's issuer is not the platform of the login.",
+                detail=f"iss {iss!r} != login iss {self.login['iss']!r}",
+            )
         if client_id not in auds:
-            raise refuse("wrong_audience", "Ce jeton n'est pas destiné à cet outil.",
-                         "This token is not meant for this tool.",
-                         detail=f"aud {aud!r} does not contain client_id {client_id!r}")
+            raise refuse(
+                "wrong_audience",
+                "Ce jeton n'est pas destiné à cet outil.",
+                "This token is not meant for this tool.",
+                detail=f"aud {aud!r} does not contain client_id {client_id!r}",
+            )
         if len(auds) > 1 and body.get("azp") != client_id:
-            raise refuse("wrong_azp", "Ce jeton n'est pas destiné à cet outil.",
-                         "This token is not meant for this tool.",
-                         detail=f"several audiences and azp {body.get('azp')!r} != {client_id!r}")
+            raise refuse(
+                "wrong_azp",
+                "Ce jeton n'est pas destiné à cet outil.",
+                "This token is not meant for this tool.",
+                detail=f"several audiences and azp {body.get('azp')!r} != {client_id!r}",
+            )
         registration = find_registration(self.deps.session, iss, client_id)
         if registration is None or registration.id != self.login["platform_id"]:
-            raise refuse("unknown_registration",
-                         "Cette plateforme n'est plus inscrite dans l'outil.",
-                         "This platform is no longer registered with the tool.",
-                         hint=Bilingual("Administrateur : inscrivez-la avec « lti-tool platform add ».",
-                                        "Administrator: register it with `lti-tool platform add`."),
-                         detail=f"no registration for ({iss}, {client_id})")
+            raise refuse(
+                "unknown_registration",
+                "Cette plateforme n'est plus inscrite dans l'outil.",
+                "This platform is no longer registered with the tool.",
+                hint=Bilingual(
+                    "Administrateur : inscrivez-la avec « lti-tool platform add ».",
+                    "Administrator: register it with `lti-tool platform add`.",
+                ),
+                detail=f"no registration for ({iss}, {client_id})",
+            )
         self.registration = registration
         self._registration = None  # the library's Registration object is not used
         return self
@@ -205,47 +258,68 @@ class ToolMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
             key = self.deps.keys.get(self.registration.jwks_url, kid)
             id_token.verify_signature(key, self.parsed)
         except (id_token.TokenSignatureError, UnknownKey) as exc:
-            raise refuse("bad_signature", "La signature du jeton de lancement est invalide.",
-                         "The launch token's signature is not valid.", detail=str(exc)) from exc
+            raise refuse(
+                "bad_signature",
+                "La signature du jeton de lancement est invalide.",
+                "The launch token's signature is not valid.",
+                detail=str(exc),
+            ) from exc
         except KeySetUnavailable as exc:
-            raise refuse("platform_keys_unavailable",
-                         "Les clés publiques de la plateforme sont inaccessibles.",
-                         "The platform's public keys cannot be fetched.",
-                         hint=Bilingual("Administrateur : vérifiez l'URL du jeu de clés (JWKS) inscrite.",
-                                        "Administrator: check the registered key set (JWKS) URL."),
-                         detail=str(exc), status=400) from exc
+            raise refuse(
+                "platform_keys_unavailable",
+                "Les clés publiques de la plateforme sont inaccessibles.",
+                "The platform's public keys cannot be fetched.",
+                hint=Bilingual(
+                    "Administrateur : vérifiez l'URL du jeu de clés (JWKS) inscrite.",
+                    "Administrator: check the registered key set (JWKS) URL.",
+                ),
+                detail=str(exc),
+                status=400,
+            ) from exc
         try:
             id_token.check_times(self.parsed.body, leeway=self.deps.leeway, max_age=MAX_IAT_AGE)
         except id_token.TokenTimeError as exc:
-            raise refuse("bad_time", "Le jeton de lancement est expiré ou daté de façon invalide.",
-                         "The launch token has expired or carries invalid dates.",
-                         hint=Bilingual("Relancez l'activité. Si cela persiste, vérifiez l'horloge "
-                                        "du serveur de la plateforme.",
-                                        "Launch again. If it persists, check the platform server's "
-                                        "clock."),
-                         detail=str(exc)) from exc
+            raise refuse(
+                "bad_time",
+                "Le jeton de lancement est expiré ou daté de façon invalide.",
+                "The launch token has expired or carries invalid dates.",
+                hint=Bilingual(
+                    "Relancez l'activité. Si cela persiste, vérifiez l'horloge "
+                    "du serveur de la plateforme.",
+                    "Launch again. If it persists, check the platform server's clock.",
+                ),
+                detail=str(exc),
+            ) from exc
         return self
 
     # -- 7. deployment --------------------------------------------------------------------------
     def validate_deployment(self) -> ToolMessageLaunch:
         deployment_id = self._jwt["body"].get(c.DEPLOYMENT_ID)
         if not deployment_id or not isinstance(deployment_id, str):
-            raise refuse("missing_deployment", "Le jeton de lancement n'indique aucun déploiement.",
-                         "The launch token names no deployment.")
+            raise refuse(
+                "missing_deployment",
+                "Le jeton de lancement n'indique aucun déploiement.",
+                "The launch token names no deployment.",
+            )
         pk = find_deployment_pk(self.deps.session, self.registration.id, deployment_id)
         if pk is None:
             reg = self.registration
-            command = (f"lti-tool platform add --issuer {reg.issuer} --client-id {reg.client_id} "
-                       f"--auth-url {reg.auth_url} --token-url {reg.token_url} "
-                       f"--jwks-url {reg.jwks_url} --deployment-id {deployment_id}")
+            command = (
+                f"lti-tool platform add --issuer {reg.issuer} --client-id {reg.client_id} "
+                f"--auth-url {reg.auth_url} --token-url {reg.token_url} "
+                f"--jwks-url {reg.jwks_url} --deployment-id {deployment_id}"
+            )
             raise refuse(
                 "unknown_deployment",
                 f"Le déploiement « {deployment_id} » n'est pas inscrit pour cette plateforme.",
                 f"Deployment \u201c{deployment_id}\u201d is not registered for this platform.",
-                hint=Bilingual(f"Administrateur de l'outil : exécutez {command}",
-                               f"Tool administrator: run {command}"),
+                hint=Bilingual(
+                    f"Administrateur de l'outil : exécutez {command}",
+                    f"Tool administrator: run {command}",
+                ),
                 detail=f"unknown deployment {deployment_id!r} for registration {reg.id}",
-                status=403)
+                status=403,
+            )
         self.deployment_pk = pk
         return self
 
@@ -254,40 +328,63 @@ class ToolMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
         body = self._jwt["body"]
         message_type = body.get(c.MESSAGE_TYPE)
         if message_type not in c.KNOWN_MESSAGE_TYPES:
-            raise refuse("bad_message_type", "Ce type de message LTI n'est pas pris en charge.",
-                         "This LTI message type is not supported.",
-                         detail=f"message_type {message_type!r}")
+            raise refuse(
+                "bad_message_type",
+                "Ce type de message LTI n'est pas pris en charge.",
+                "This LTI message type is not supported.",
+                detail=f"message_type {message_type!r}",
+            )
         if body.get(c.VERSION) != "1.3.0":
-            raise refuse("bad_version", "Ce lancement n'est pas un lancement LTI 1.3.",
-                         "This launch is not an LTI 1.3 launch.",
-                         detail=f"version {body.get(c.VERSION)!r}")
+            raise refuse(
+                "bad_version",
+                "Ce lancement n'est pas un lancement LTI 1.3.",
+                "This launch is not an LTI 1.3 launch.",
+                detail=f"version {body.get(c.VERSION)!r}",
+            )
         if not body.get("sub") or not isinstance(body.get("sub"), str):
-            raise refuse("anonymous",
-                         "Le lancement ne dit pas qui vous êtes : l'outil a besoin d'un identifiant "
-                         "d'utilisateur pour conserver vos réponses.",
-                         "The launch does not say who you are: the tool needs a user identifier "
-                         "to keep your answers.",
-                         hint=Bilingual("Administrateur : l'outil ne peut pas être lancé anonymement.",
-                                        "Administrator: the tool cannot be launched anonymously."))
+            raise refuse(
+                "anonymous",
+                "Le lancement ne dit pas qui vous êtes : l'outil a besoin d'un identifiant "
+                "d'utilisateur pour conserver vos réponses.",
+                "The launch does not say who you are: the tool needs a user identifier "
+                "to keep your answers.",
+                hint=Bilingual(
+                    "Administrateur : l'outil ne peut pas être lancé anonymement.",
+                    "Administrator: the tool cannot be launched anonymously.",
+                ),
+            )
         if not isinstance(body.get(c.ROLES), list):
-            raise refuse("missing_roles", "Le lancement n'indique pas vos rôles.",
-                         "The launch does not carry your roles.", detail="roles claim missing")
+            raise refuse(
+                "missing_roles",
+                "Le lancement n'indique pas vos rôles.",
+                "The launch does not carry your roles.",
+                detail="roles claim missing",
+            )
         try:
             super().validate_message()
         except LtiException as exc:
-            raise refuse("invalid_message", "Le message de lancement est incomplet.",
-                         "The launch message is incomplete.", detail=str(exc)) from exc
+            raise refuse(
+                "invalid_message",
+                "Le message de lancement est incomplet.",
+                "The launch message is incomplete.",
+                detail=str(exc),
+            ) from exc
         target = body.get(c.TARGET_LINK_URI)
         if not isinstance(target, str) or not _is_ours(target, self.deps.tool_base_url):
-            raise refuse("foreign_target", "Ce lancement vise une autre application.",
-                         "This launch targets another application.",
-                         detail=f"target_link_uri {target!r}")
+            raise refuse(
+                "foreign_target",
+                "Ce lancement vise une autre application.",
+                "This launch targets another application.",
+                detail=f"target_link_uri {target!r}",
+            )
         login_target = self.login.get("target_link_uri")
         if login_target and target != login_target:
-            raise refuse("target_mismatch",
-                         "Le lien lancé ne correspond pas à celui demandé à la connexion.",
-                         "The launched link does not match the one requested at login.",
-                         detail=f"{target!r} != login {login_target!r}")
+            raise refuse(
+                "target_mismatch",
+                "Le lien lancé ne correspond pas à celui demandé à la connexion.",
+                "The launched link does not match the one requested at login.",
+                detail=f"{target!r} != login {login_target!r}",
+            )
         return self
 
     def save_launch_data(self) -> ToolMessageLaunch:

@@ -15,8 +15,18 @@ import secrets
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
+from lti_tool import http
 from lti_tool.db import get_session
 from lti_tool.errors import Bilingual
 from lti_tool.launch import claims as c
@@ -25,7 +35,6 @@ from lti_tool.launch.registry import find_deployment_pk, find_registration
 from lti_tool.launch.services import activity_of, record_launch
 from lti_tool.launch.validation import LaunchDeps, ToolMessageLaunch, refuse
 from lti_tool.launch.wiring import key_cache, login_states, tool_keys
-from lti_tool import http
 
 bp = Blueprint("launch", __name__)
 log = logging.getLogger("lti_tool.launch")
@@ -52,12 +61,19 @@ def login() -> Any:
     iss, login_hint = params.get("iss", ""), params.get("login_hint", "")
     target = params.get("target_link_uri", "")
     if not iss or not login_hint:
-        raise refuse("bad_login", "La demande de connexion LTI est incomplète (iss ou login_hint manquant).",
-                     "The LTI login request is incomplete (iss or login_hint missing).",
-                     detail=f"login params {sorted(params)}")
+        raise refuse(
+            "bad_login",
+            "La demande de connexion LTI est incomplète (iss ou login_hint manquant).",
+            "The LTI login request is incomplete (iss or login_hint missing).",
+            detail=f"login params {sorted(params)}",
+        )
     if not target.startswith(settings.base_url + "/") and target != settings.base_url:
-        raise refuse("foreign_target", "Ce lancement vise une autre application.",
-                     "This launch targets another application.", detail=f"target_link_uri {target!r}")
+        raise refuse(
+            "foreign_target",
+            "Ce lancement vise une autre application.",
+            "This launch targets another application.",
+            detail=f"target_link_uri {target!r}",
+        )
     session = get_session()
     client_id = params.get("client_id") or None
     registration = find_registration(session, iss, client_id)
@@ -71,8 +87,11 @@ def login() -> Any:
                 f"{client_id or '?'}) avec « lti-tool platform add » ou l'inscription dynamique "
                 f"({settings.base_url}/lti/register).",
                 f"Tool administrator: register issuer {iss} (client_id {client_id or '?'}) with "
-                f"`lti-tool platform add` or dynamic registration ({settings.base_url}/lti/register)."),
-            detail=f"no registration for ({iss}, {client_id})", status=403)
+                f"`lti-tool platform add` or dynamic registration ({settings.base_url}/lti/register).",
+            ),
+            detail=f"no registration for ({iss}, {client_id})",
+            status=403,
+        )
     deployment_hint = params.get("lti_deployment_id")
     if deployment_hint and find_deployment_pk(session, registration.id, deployment_hint) is None:
         raise refuse(
@@ -83,20 +102,39 @@ def login() -> Any:
                 "Administrateur de l'outil : exécutez lti-tool platform add --issuer "
                 f"{iss} --client-id {registration.client_id} … --deployment-id {deployment_hint}",
                 "Tool administrator: run lti-tool platform add --issuer "
-                f"{iss} --client-id {registration.client_id} … --deployment-id {deployment_hint}"),
-            detail=f"unknown deployment {deployment_hint!r}", status=403)
-    state, nonce, binding = (secrets.token_urlsafe(24), secrets.token_urlsafe(24),
-                             secrets.token_urlsafe(24))
+                f"{iss} --client-id {registration.client_id} … --deployment-id {deployment_hint}",
+            ),
+            detail=f"unknown deployment {deployment_hint!r}",
+            status=403,
+        )
+    state, nonce, binding = (
+        secrets.token_urlsafe(24),
+        secrets.token_urlsafe(24),
+        secrets.token_urlsafe(24),
+    )
     storage_target = params.get("lti_storage_target") or None
-    login_states().save(state, {
-        "nonce": nonce, "binding": binding, "platform_id": registration.id, "iss": iss,
-        "client_id": registration.client_id, "target_link_uri": target,
-        "storage_target": storage_target,
-    }, settings.login_state_ttl)
+    login_states().save(
+        state,
+        {
+            "nonce": nonce,
+            "binding": binding,
+            "platform_id": registration.id,
+            "iss": iss,
+            "client_id": registration.client_id,
+            "target_link_uri": target,
+            "storage_target": storage_target,
+        },
+        settings.login_state_ttl,
+    )
     auth_params = {
-        "scope": "openid", "response_type": "id_token", "response_mode": "form_post",
-        "prompt": "none", "client_id": registration.client_id,
-        "redirect_uri": settings.base_url + "/lti/launch", "state": state, "nonce": nonce,
+        "scope": "openid",
+        "response_type": "id_token",
+        "response_mode": "form_post",
+        "prompt": "none",
+        "client_id": registration.client_id,
+        "redirect_uri": settings.base_url + "/lti/launch",
+        "state": state,
+        "nonce": nonce,
         "login_hint": login_hint,
     }
     if params.get("lti_message_hint"):
@@ -104,14 +142,29 @@ def login() -> Any:
     sep = "&" if "?" in registration.auth_url else "?"
     auth_url = registration.auth_url + sep + urlencode(auth_params)
     if storage_target:
-        response = Response(render_template(
-            "launch/storage_login.html", auth_url=auth_url, target=storage_target,
-            origin=_origin(registration.auth_url), key=STORAGE_KEY_PREFIX + state, value=binding))
+        response = Response(
+            render_template(
+                "launch/storage_login.html",
+                auth_url=auth_url,
+                target=storage_target,
+                origin=_origin(registration.auth_url),
+                key=STORAGE_KEY_PREFIX + state,
+                value=binding,
+            )
+        )
         response.headers["Cache-Control"] = "no-store"
     else:
         response = redirect(auth_url, code=302)
-    response.set_cookie(COOKIE_PREFIX + state, binding, max_age=settings.login_state_ttl,
-                        path="/lti/", secure=True, httponly=True, samesite="None", partitioned=True)
+    response.set_cookie(
+        COOKIE_PREFIX + state,
+        binding,
+        max_age=settings.login_state_ttl,
+        path="/lti/",
+        secure=True,
+        httponly=True,
+        samesite="None",
+        partitioned=True,
+    )
     return response
 
 
@@ -128,28 +181,58 @@ def launch() -> Any:
             # Third-party cookie blocked: read the binding back from the platform's storage.
             registration = find_registration(get_session(), login["iss"], login["client_id"])
             origin = _origin(registration.auth_url) if registration else "*"
-            return render_template("launch/storage_launch.html", id_token=params.get("id_token", ""),
-                                   state=state, target=login["storage_target"], origin=origin,
-                                   key=STORAGE_KEY_PREFIX + state, field=STORAGE_FIELD)
+            return render_template(
+                "launch/storage_launch.html",
+                id_token=params.get("id_token", ""),
+                state=state,
+                target=login["storage_target"],
+                origin=origin,
+                key=STORAGE_KEY_PREFIX + state,
+                field=STORAGE_FIELD,
+            )
     session = get_session()
-    deps = LaunchDeps(session=session, login_states=login_states(), keys=key_cache(),
-                      http=http.session(), tool_base_url=settings.base_url,
-                      leeway=settings.jwt_leeway,
-                      binding_for_state=lambda _s: cookie if cookie is not None else proof)
+    deps = LaunchDeps(
+        session=session,
+        login_states=login_states(),
+        keys=key_cache(),
+        http=http.session(),
+        tool_base_url=settings.base_url,
+        leeway=settings.jwt_leeway,
+        binding_for_state=lambda _s: cookie if cookie is not None else proof,
+    )
     message = ToolMessageLaunch(params, deps)
     body = message.validated_body()
-    recorded = record_launch(session, body, message.registration, message.deployment_pk,
-                             ttl=settings.launch_data_ttl)
+    recorded = record_launch(
+        session, body, message.registration, message.deployment_pk, ttl=settings.launch_data_ttl
+    )
     ctx = recorded.context
-    log.info("launch ok platform=%s deployment=%s type=%s role=%s", ctx.platform_id,
-             ctx.deployment_id, ctx.message_type, ctx.role)
-    viewer = page_token.Viewer(recorded.learner_id, ctx.platform_id, recorded.resource_link_pk,
-                               recorded.course_id, ctx.launch_id, ctx.role, ctx.locale,
-                               activity_of(ctx))
+    log.info(
+        "launch ok platform=%s deployment=%s type=%s role=%s",
+        ctx.platform_id,
+        ctx.deployment_id,
+        ctx.message_type,
+        ctx.role,
+    )
+    viewer = page_token.Viewer(
+        recorded.learner_id,
+        ctx.platform_id,
+        recorded.resource_link_pk,
+        recorded.course_id,
+        ctx.launch_id,
+        ctx.role,
+        ctx.locale,
+        activity_of(ctx),
+    )
     token = page_token.issue(viewer)
     response = redirect(_landing(ctx.message_type, viewer, token), code=303)
-    response.delete_cookie(COOKIE_PREFIX + state, path="/lti/", secure=True, httponly=True,
-                           samesite="None", partitioned=True)
+    response.delete_cookie(
+        COOKIE_PREFIX + state,
+        path="/lti/",
+        secure=True,
+        httponly=True,
+        samesite="None",
+        partitioned=True,
+    )
     return response
 
 
@@ -169,4 +252,3 @@ def jwks() -> Any:
     response = jsonify(tool_keys().jwks())
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
-

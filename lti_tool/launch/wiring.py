@@ -17,7 +17,8 @@ from lti_tool.launch.platform_keys import PlatformKeyCache
 def init_app(app: Flask) -> None:
     settings = app.extensions["settings"]
     app.extensions["platform_keys"] = PlatformKeyCache(
-        ttl=settings.jwks_cache_ttl, refetch_interval=settings.jwks_refetch_interval)
+        ttl=settings.jwks_cache_ttl, refetch_interval=settings.jwks_refetch_interval
+    )
     app.extensions["tool_keys"] = key_store(settings.keys_dir)
     if settings.redis_url:
         import redis  # only when configured

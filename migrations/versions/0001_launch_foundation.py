@@ -1,7 +1,7 @@
 """launch foundation
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-24 00:11:22.324934
 """
 

@@ -280,9 +280,10 @@ def test_the_english_launch_is_in_english(app: Any, client: Any, level: Level) -
 
 def test_every_player_string_has_a_french_translation() -> None:
     """The French catalogue of the player covers every string its code and templates use."""
-    import lti_tool
     from babel.messages.extract import extract_from_dir
     from babel.messages.pofile import read_po
+
+    import lti_tool
 
     root = Path(lti_tool.__file__).parent
     used = {message for _file, _line, message, _comments, _context in extract_from_dir(

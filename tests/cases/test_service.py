@@ -80,7 +80,8 @@ def critical_of(case: Case, node: str) -> str:
 
 
 def worst(case: Case) -> list[str]:
-    return [next(c.id for c in d.choices if c.points == 0 and not c.critical) for d in case.decisions]
+    return [next(c.id for c in d.choices if c.points == 0 and not c.critical)
+            for d in case.decisions]
 
 
 def count(session: Session, model: Any) -> int:

@@ -28,7 +28,9 @@ class Live:
 
 
 @pytest.fixture
-def live(database_url: str, redis_url: str | None, keys_dir: Path, tmp_path: Path) -> Iterator[Live]:
+def live(
+    database_url: str, redis_url: str | None, keys_dir: Path, tmp_path: Path
+) -> Iterator[Live]:
     apps: list[Any] = []
 
     def tool(url: str) -> Any:
@@ -38,17 +40,27 @@ def live(database_url: str, redis_url: str | None, keys_dir: Path, tmp_path: Pat
 
     with serve_app(tool) as tool_url:
         app = apps[0]
-        settings = DemoSettings(base_url="http://127.0.0.1:0", tool_base_url=tool_url,
-                                keys_dir=tmp_path / "demo-platform", storage_target=None,
-                                allow_test_overrides=True)
+        settings = DemoSettings(
+            base_url="http://127.0.0.1:0",
+            tool_base_url=tool_url,
+            keys_dir=tmp_path / "demo-platform",
+            storage_target=None,
+            allow_test_overrides=True,
+        )
         with run_platform(settings) as lms_url, LaunchDriver(lms_url) as driver:
             lms = dataclasses.replace(settings, base_url=lms_url)
             with app.test_request_context():
                 session = get_session()
-                add_platform(session, issuer=lms.issuer, client_id=lms.client_id,
-                             auth_url=lms.auth_url, token_url=lms.token_url,
-                             jwks_url=lms.jwks_url, deployment_ids=[lms.deployment_id],
-                             name="Demo LMS")
+                add_platform(
+                    session,
+                    issuer=lms.issuer,
+                    client_id=lms.client_id,
+                    auth_url=lms.auth_url,
+                    token_url=lms.token_url,
+                    jwks_url=lms.jwks_url,
+                    deployment_ids=[lms.deployment_id],
+                    name="Demo LMS",
+                )
                 session.commit()
             try:
                 yield Live(app, tool_url, lms, driver)

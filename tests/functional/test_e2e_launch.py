@@ -53,8 +53,10 @@ def test_bad_payloads_from_the_real_platform_are_refused(live: Any) -> None:
         ({"headers": {"kid": None}}, "bad_signature"),
         ({"alg": "none"}, "bad_signature"),
         ({"foreign_key": True}, "bad_signature"),
-        ({"claims": {"https://purl.imsglobal.org/spec/lti/claim/deployment_id": "unknown-9"}},
-         "unknown_deployment"),
+        (
+            {"claims": {"https://purl.imsglobal.org/spec/lti/claim/deployment_id": "unknown-9"}},
+            "unknown_deployment",
+        ),
         ({"claims": {"https://purl.imsglobal.org/spec/lti/claim/version": None}}, "bad_version"),
         ({"claims": {"sub": None}}, "anonymous"),
     ]
@@ -65,6 +67,34 @@ def test_bad_payloads_from_the_real_platform_are_refused(live: Any) -> None:
 
 
 def test_several_roles_and_no_pii(live: Any) -> None:
-    response = live.driver.launch("learner", claims={
-        "name": None, "given_name": None, "family_name": None, "email": None}).response
+    response = live.driver.launch(
+        "learner", claims={"name": None, "given_name": None, "family_name": None, "email": None}
+    ).response
     assert response.status_code == 200
+
+
+def test_deep_linking_round_trip_accepted_by_the_platform(live: Any) -> None:
+    """Instructor picks the level and one case; lti1p3platform validates the signed response and
+    creates the links, which then launch what was chosen."""
+    from tests.support.platform_server import parse_forms
+
+    before = {link["id"] for link in live.driver.state()["resource_links"]}
+    picker = live.driver.launch("instructor", deep_linking=True).response
+    assert picker.status_code == 200, picker.text[:400]
+    form = parse_forms(picker.text, picker.url)[0]
+    field = next(name for name in ("activity", "activities") if name in picker.text)
+    session = live.driver.session
+    answer = session.post(form.action, data={"t": form.fields["t"], field: ["level", "case-2"]})
+    assert answer.status_code == 200, answer.text[:400]
+    response_form = parse_forms(answer.text, answer.url)[0]
+    assert "JWT" in response_form.fields
+    accepted = session.post(response_form.action, data=response_form.fields)
+    assert accepted.status_code < 400, accepted.text[:400]
+    links = [link for link in live.driver.state()["resource_links"]
+             if link["id"] not in before]
+    activities = sorted(str(link.get("custom", {}).get("sexto_activity")) for link in links)
+    assert activities == ["case-2", "level"]
+    case_link = next(link for link in links if link["custom"]["sexto_activity"] == "case-2")
+    launched = live.driver.launch("learner", resource_link_id=case_link["id"]).response
+    assert launched.status_code == 200, launched.text[:300]
+    assert "Le groupe" in launched.text and "Une seule personne" not in launched.text

@@ -23,9 +23,12 @@ from tests.support.minted import minted_platform
 
 def rfc7638_thumbprint(jwk: dict[str, Any]) -> str:
     """Written from the RFC, independently of jwcrypto: SHA-256 of the required members, sorted."""
-    canonical = json.dumps({"e": jwk["e"], "kty": "RSA", "n": jwk["n"]}, separators=(",", ":"),
-                           sort_keys=True)
-    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    canonical = json.dumps(
+        {"e": jwk["e"], "kty": "RSA", "n": jwk["n"]}, separators=(",", ":"), sort_keys=True
+    )
+    return (
+        base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    )
 
 
 @pytest.fixture
@@ -44,8 +47,12 @@ def verify_with_published_jwks(client: Any, token: str) -> dict[str, Any]:
     jwks = client.get("/.well-known/jwks.json").get_json()
     kid = jwt.get_unverified_header(token)["kid"]
     jwk = next(k for k in jwks["keys"] if k["kid"] == kid)
-    return jwt.decode(token, RSAAlgorithm.from_jwk(jwk), algorithms=["RS256"],
-                      audience="https://lms.example.test/token")
+    return jwt.decode(
+        token,
+        RSAAlgorithm.from_jwk(jwk),
+        algorithms=["RS256"],
+        audience="https://lms.example.test/token",
+    )
 
 
 def test_kid_is_the_rfc7638_thumbprint(client: Any) -> None:
@@ -69,7 +76,9 @@ def test_rotation_publishes_current_and_previous(rotating_app: Any) -> None:
     assert kids == [third, second]  # the oldest retired, no longer published
 
 
-def test_service_assertion_after_rotation_verifies_against_published_jwks(rotating_app: Any) -> None:
+def test_service_assertion_after_rotation_verifies_against_published_jwks(
+    rotating_app: Any,
+) -> None:
     client = rotating_app.test_client()
     store = rotating_app.extensions["tool_keys"]
     before = store.sign({"aud": "https://lms.example.test/token", "iat": int(time.time())})
@@ -85,8 +94,7 @@ def test_launch_started_before_rotation_completes(rotating_app: Any) -> None:
     client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_HOST": "tool.test"})
     with minted_platform(rotating_app) as platform:
         auth = platform.login(client)
-        result = CliRunner().invoke(main, ["keys", "rotate"],
-                                    obj=_script_info(rotating_app))
+        result = CliRunner().invoke(main, ["keys", "rotate"], obj=_script_info(rotating_app))
         assert result.exit_code == 0, result.output
         response = platform.launch(client, auth=auth)
     assert response.status_code == 303
@@ -126,4 +134,6 @@ def test_running_server_notices_a_rotation_made_by_another_process(rotating_app:
     new_kid, _ = other_process_store.rotate()
     kids = [k["kid"] for k in client.get("/.well-known/jwks.json").get_json()["keys"]]
     assert kids == [new_kid, before]
-    assert jwt.get_unverified_header(rotating_app.extensions["tool_keys"].sign({}))["kid"] == new_kid
+    assert (
+        jwt.get_unverified_header(rotating_app.extensions["tool_keys"].sign({}))["kid"] == new_kid
+    )

@@ -21,8 +21,9 @@ def _client(app: Any) -> Any:
 
 
 @pytest.mark.parametrize("store", ["redis", "database"])
-def test_replay_on_another_worker_is_refused(database_url: str, keys_dir: Any, tmp_path: Any,
-                                             store: str) -> None:
+def test_replay_on_another_worker_is_refused(
+    database_url: str, keys_dir: Any, tmp_path: Any, store: str
+) -> None:
     redis_url = backends.REDIS_URL if store == "redis" else None
     if redis_url:
         backends.redis_client().flushdb()
@@ -33,8 +34,7 @@ def test_replay_on_another_worker_is_refused(database_url: str, keys_dir: Any, t
             browser = _client(worker_a)
             auth = platform.login(browser)  # login served by worker A
             token = platform.sign(platform.claims(auth))
-            cookie = browser.get_cookie("lti1p3_state_" + auth["state"],
-                                        path="/lti/")
+            cookie = browser.get_cookie("lti1p3_state_" + auth["state"], path="/lti/")
             assert cookie is not None
             if redis_url:
                 assert backends.redis_client().exists("lti:login:" + auth["state"])
@@ -57,7 +57,9 @@ def test_replay_on_another_worker_is_refused(database_url: str, keys_dir: Any, t
             app.extensions["db_engine"].dispose()
 
 
-def test_concurrent_consumers_get_the_record_once(database_url: str, keys_dir: Any, tmp_path: Any) -> None:
+def test_concurrent_consumers_get_the_record_once(
+    database_url: str, keys_dir: Any, tmp_path: Any
+) -> None:
     """Many threads racing to consume one Redis login record: exactly one wins."""
     import threading
 
@@ -67,8 +69,10 @@ def test_concurrent_consumers_get_the_record_once(database_url: str, keys_dir: A
     store = RedisLoginStates(client)
     store.save("race-state", {"nonce": "n"}, 60)
     results: list[Any] = []
-    threads = [threading.Thread(target=lambda: results.append(store.consume("race-state")))
-               for _ in range(16)]
+    threads = [
+        threading.Thread(target=lambda: results.append(store.consume("race-state")))
+        for _ in range(16)
+    ]
     for t in threads:
         t.start()
     for t in threads:
