@@ -12,6 +12,8 @@ from lti_tool.db import get_session
 from lti_tool.keys import KeyStore, key_store
 from lti_tool.launch.login_state import DatabaseLoginStates, LoginStateStore, RedisLoginStates
 from lti_tool.launch.platform_keys import PlatformKeyCache
+from lti_tool.launch.registry import Registration
+from lti_tool.launch.service_connector import MemoryTokenCache, RedisTokenCache, ToolServiceConnector
 
 
 def init_app(app: Flask) -> None:
@@ -25,6 +27,9 @@ def init_app(app: Flask) -> None:
 
         # Connections open lazily, on first use: create_app stays free of I/O.
         app.extensions["redis"] = redis.Redis.from_url(settings.redis_url)
+        app.extensions["token_cache"] = RedisTokenCache(app.extensions["redis"])
+    else:
+        app.extensions["token_cache"] = MemoryTokenCache()
 
 
 def redis_client(app: Flask | None = None) -> Any | None:
@@ -36,6 +41,11 @@ def login_states() -> LoginStateStore:
     if client is not None:
         return RedisLoginStates(client)
     return DatabaseLoginStates(get_session())
+
+
+def service_connector(registration: Registration) -> ToolServiceConnector:
+    """AGS/NRPS calls for a registration, tokens shared per (issuer, client_id, scopes)."""
+    return ToolServiceConnector(registration, tool_keys(), current_app.extensions["token_cache"])
 
 
 def key_cache() -> PlatformKeyCache:
