@@ -39,7 +39,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -58,6 +57,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
 
 
 def pct(values: list[float], p: float) -> float:
@@ -265,14 +274,17 @@ def main() -> None:
             try:
                 if requests.get(base + "/healthz", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
         # warm-up: every learner plays case 1 (imports, pools, statement caches)
         _, warmed = run_learners(base, tokens, args.seed, ["case-1"], None)
         tokens = [lr.token for lr in warmed]
         offset = access_log.stat().st_size
+        workers = children(server.pid)
+        cpu_before = sum(cpu_seconds(pid) for pid in workers)
         results = Results()
         wall, _ = run_learners(base, tokens, args.seed + 1, list(CASES) * args.rounds, results)
+        cpu = sum(cpu_seconds(pid) for pid in workers) - cpu_before
         time.sleep(0.5)  # the last access-log lines
     finally:
         server.terminate()
@@ -293,9 +305,11 @@ def main() -> None:
             pages.setdefault(kind, []).append(int(m.group(4)) / 1000)
     client_ms = [s * 1000 for s in results.step_client]
 
+    load = os.getloadavg()
     label = "PostgreSQL" if args.backend == "postgres" else "SQLite"
     print(f"case steps: {args.learners} concurrent learners, gunicorn {args.workers} sync workers, "
-          f"{label}, {os.cpu_count()} CPU cores shared by server, database and driver")
+          f"{label}, {os.cpu_count()} CPU cores shared by server, database and driver "
+          f"(load average {load[0]:.1f} at the end)")
     print(f"  decision steps: {results.steps} in {wall:.1f} s → {results.steps / wall:.0f} "
           f"steps/s ({results.requests / wall:.0f} requests/s, all pages); "
           f"errors: {len(results.errors)} {results.errors[0] if results.errors else ''}")
@@ -306,6 +320,8 @@ def main() -> None:
           f"  p99 {pct(results.step_view, 99):.2f} ms")
     print(f"  step client latency (incl. queueing): p50 {pct(client_ms, 50):.2f} ms  "
           f"p99 {pct(client_ms, 99):.2f} ms")
+    print(f"  server CPU per request (workers' utime + stime / requests, all pages): "
+          f"{cpu / max(results.requests, 1) * 1000:.2f} ms")
     for kind, values in sorted(pages.items()):
         if kind != "other":
             print(f"  {kind} server time: p50 {pct(values, 50):.2f} ms  "

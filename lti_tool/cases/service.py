@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from lti_tool.cases import engine, progress
 from lti_tool.cases.engine import CaseState, Event, InvalidChoice
@@ -189,22 +189,19 @@ def choose(session: Session, case: Case, attempt: Attempt, choice_id: str,
             detail=str(exc)) from exc
     now = utcnow()
     seq = len(new.answers)
-    attempt.state = new.to_dict()
-    attempt.feedback_seq = seq
-    attempt.updated_at = now
-    if new.finished:
-        attempt.score = engine.score(case, new)
-        attempt.outcome = engine.outcome(case, new)
-        attempt.passed = engine.passed(case, new)
-        attempt.finished_at = now
-    _flush_versioned(session, attempt)
-    attempt_id = attempt.id
-    session.add(AttemptEvent(attempt_id=attempt_id, seq=seq, node=state.node, choice=choice_id,
-                             events=[e.to_dict() for e in events], created_at=now))
+    finished = new.finished
+    _versioned_update(session, attempt, _STEP, {
+        "state": new.to_dict(), "feedback_seq": seq, "updated_at": now,
+        "score": engine.score(case, new) if finished else None,
+        "outcome": engine.outcome(case, new) if finished else None,
+        "passed": engine.passed(case, new) if finished else False,
+        "finished_at": now if finished else None})
     try:
-        session.flush()
-    except IntegrityError as exc:  # same seq written by a concurrent request
-        raise StaleForm(STALE, detail=f"attempt {attempt_id}: seq {seq} exists") from exc
+        session.execute(_INSERT_EVENT, {
+            "attempt_id": attempt.id, "seq": seq, "node": state.node, "choice": choice_id,
+            "events": [e.to_dict() for e in events], "created_at": now})
+    except IntegrityError as exc:  # the same seq written by a concurrent request
+        raise StaleForm(STALE, detail=f"attempt {attempt.id}: seq {seq} exists") from exc
     return StepResult(attempt, new, tuple(events), seq)
 
 
@@ -214,9 +211,8 @@ def acknowledge(session: Session, attempt: Attempt, version: int | None) -> None
     if version is None or attempt.version != version or attempt.feedback_seq is None:
         raise StaleForm(STALE, detail=f"attempt {attempt.id}: continue v{version}, "
                                       f"row v{attempt.version} feedback {attempt.feedback_seq}")
-    attempt.feedback_seq = None
-    attempt.updated_at = utcnow()
-    _flush_versioned(session, attempt)
+    _versioned_update(session, attempt, _ACKNOWLEDGE, {"feedback_seq": None,
+                                                       "updated_at": utcnow()})
 
 
 def attempt_events(session: Session, attempt_id: int) -> list[AttemptEvent]:
@@ -396,14 +392,32 @@ def _checked_text(text: str) -> str:
     return text
 
 
-def _flush_versioned(session: Session, attempt: Attempt) -> None:
-    """Flush the attempt under its optimistic lock (`version_id_col`: UPDATE … WHERE version = v);
-    a concurrent change of the row makes this a stale form."""
-    attempt_id = attempt.id  # read before the flush: a failed flush expires the object
-    try:
-        session.flush()
-    except StaleDataError as exc:
-        raise StaleForm(STALE, detail=f"attempt {attempt_id}: concurrent update") from exc
+# The step's hot path uses three prepared Core statements: the ORM unit of work and building a
+# statement per request cost more than the rest of a step. Only an unfinished attempt takes a step,
+# so writing the finish columns on every step leaves them as they were until the last one.
+_attempt = Attempt.__table__
+_LOCK = (_attempt.c.id == bindparam("b_id")) & (_attempt.c.version == bindparam("b_version"))
+_STEP = update(_attempt).where(_LOCK).values(
+    version=bindparam("b_next"), **{c: bindparam(c) for c in (
+        "state", "feedback_seq", "updated_at", "score", "outcome", "passed", "finished_at")})
+_ACKNOWLEDGE = update(_attempt).where(_LOCK).values(
+    version=bindparam("b_next"), feedback_seq=bindparam("feedback_seq"),
+    updated_at=bindparam("updated_at"))
+_INSERT_EVENT = insert(AttemptEvent.__table__)
+
+
+def _versioned_update(session: Session, attempt: Attempt, statement: Any,
+                      values: dict[str, Any]) -> None:
+    """`UPDATE attempt SET …, version = v + 1 WHERE id = … AND version = v`: the optimistic lock.
+    No row matched means a concurrent request changed the attempt first: a stale form. The loaded
+    object is then brought up to date as if it had been reloaded."""
+    version = attempt.version
+    result = session.execute(statement, {"b_id": attempt.id, "b_version": version,
+                                         "b_next": version + 1, **values})
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise StaleForm(STALE, detail=f"attempt {attempt.id}: concurrent update of v{version}")
+    for name, value in {**values, "version": version + 1}.items():
+        set_committed_value(attempt, name, value)
 
 
 def _content_changed(attempt: Attempt, detail: str) -> ContentChanged:

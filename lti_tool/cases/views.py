@@ -41,7 +41,13 @@ BABEL_LOCALES = {"fr": "fr_CA", "en": "en_CA"}
 
 
 def _level() -> Level:
-    return get_level(current_app.extensions["settings"].content_dir)
+    """The content, loaded once per app (get_level caches per process; this skips even the path
+    resolution on the hot path of a step)."""
+    level = current_app.extensions.get("cases_level")
+    if level is None:
+        level = get_level(current_app.extensions["settings"].content_dir)
+        current_app.extensions["cases_level"] = level
+    return level  # type: ignore[no-any-return]
 
 
 def _url(endpoint: str, **values: Any) -> str:
@@ -55,7 +61,7 @@ def _see(endpoint: str, **values: Any) -> Any:
 
 def _form_int(name: str) -> int | None:
     value = request.form.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 10 else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
 
 
 def _single_case(level: Level) -> str | None:
@@ -327,8 +333,13 @@ def submit_reflections() -> Any:
     form (status 200, so the saved drafts are committed) with the texts and the messages."""
     level = _level()
     _require_reflections_open(level)
-    texts = {q.id: service.normalise_text(request.form.get(f"answer-{q.id}", ""))
-             for q in level.reflections}
+    saved = service.reflection_answers(get_session(), g.viewer.learner_id)
+    texts = {}
+    for q in level.reflections:
+        sent = request.form.get(f"answer-{q.id}")
+        # a field the form did not send keeps its draft (the page always sends all three)
+        texts[q.id] = service.normalise_text(
+            sent if sent is not None else (saved[q.id].draft if q.id in saved else ""))
     result = service.submit_reflections(get_session(), g.viewer.learner_id, level.reflections,
                                         texts)
     if not result.ok:

@@ -15,7 +15,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -39,7 +39,7 @@ from playwright.sync_api import (
 import lti_tool
 from lti_tool import create_app
 from lti_tool.cases.loader import load_level
-from lti_tool.cases.model import Case, Level
+from lti_tool.cases.model import Case, Decision, Level
 from lti_tool.db import get_session
 from lti_tool.demo import DemoSettings
 from lti_tool.demo.settings import DEFAULT_LINK_ID
@@ -253,11 +253,15 @@ class LmsPage:
 
 
 class Player:
-    """A learner in the case player inside the LMS iframe, reading the content to choose."""
+    """A learner in the case player inside the LMS iframe, reading the content to choose.
 
-    def __init__(self, lms_page: LmsPage, level: Level) -> None:
+    `lang` is the language every screen must be in; each expectation checks it.
+    """
+
+    def __init__(self, lms_page: LmsPage, level: Level, lang: str = "fr") -> None:
         self.lms_page = lms_page
         self.level = level
+        self.lang = lang
 
     @property
     def frame(self) -> FrameLocator:
@@ -267,49 +271,45 @@ class Player:
     def page(self) -> Page:
         return self.lms_page.page
 
-    def lang(self) -> str:
-        return self.frame.locator("html").get_attribute("lang") or ""
-
-    def expect_lang(self, lang: str) -> None:
-        expect(self.frame.locator("html")).to_have_attribute("lang", lang)
+    def expect_lang(self) -> None:
+        expect(self.frame.locator("html")).to_have_attribute("lang", self.lang)
 
     # -- level home --------------------------------------------------------------------------
-    def expect_level_home(self, lang: str) -> None:
-        expect(self.frame.locator("h1")).to_have_text(self.level.title.get(lang))
+    def expect_level_home(self) -> None:
+        expect(self.frame.locator("h1")).to_have_text(self.level.title.get(self.lang))
         expect(self.frame.locator("li.case-card").first).to_be_visible()
-        self.expect_lang(lang)
+        self.expect_lang()
 
     def switch_language(self, lang: str) -> None:
-        link = self.frame.locator(f"nav.lang-switch a[hreflang='{lang}']")
-        link.click()
-        self.expect_lang(lang)
+        """Follow the page's language link."""
+        self.frame.locator(f"nav.lang-switch a[hreflang='{lang}']").click()
+        self.lang = lang
+        self.expect_lang()
 
     def start(self, case: Case) -> None:
         card = self.frame.locator(f"li.case-card[data-case='{case.id}']")
         card.locator("form button[type='submit']").click()
         self.expect_decision(case.start)
 
-    def back_home(self, lang: str) -> None:
+    def back_home(self) -> None:
         self.frame.locator("a[href*='/level?']").last.click()
-        self.expect_level_home(lang)
+        self.expect_level_home()
 
     # -- a case ------------------------------------------------------------------------------
     def expect_decision(self, node: str, *, retry: bool = False) -> None:
         expect(self.frame.locator(f"section.decision[data-node='{node}']")).to_be_visible()
+        self.expect_lang()
         notice = self.frame.locator("[data-testid='retry-notice']")
         if retry:
             expect(notice).to_be_visible()
         else:
             expect(notice).to_have_count(0)
 
-    def current_node(self) -> str:
-        return self.frame.locator("section.decision").get_attribute("data-node") or ""
-
-    def choose(self, node: str, choice: str) -> None:
+    def choose(self, node: str, choice: str, *, critical: bool = False) -> None:
         """Pick `choice` with the mouse and confirm; waits for its consequence screen."""
         self.frame.locator(f"#choice-{choice}").check()
         self.frame.locator("form.decision-form button[type='submit']").click()
-        self.expect_consequence(node, choice)
+        self.expect_consequence(node, choice, critical=critical)
 
     def choose_with_keyboard(self, node: str, choice: str) -> None:
         """Only keys: Tab into the radio group, arrows to the choice, Space, Tab, Enter."""
@@ -320,32 +320,30 @@ class Player:
         frame.locator("main#main").focus()
         for _ in range(30):
             self.page.keyboard.press("Tab")
-            if self._focused_choice() is not None:
+            if self._focused("name") == "choice":
                 break
-        start = self._focused_choice()
-        assert start is not None, "Tab never reached the choices"
+        start = self._focused("value")
+        assert self._focused("name") == "choice", "Tab never reached the choices"
         steps = ids.index(choice) - ids.index(start)
         for _ in range(abs(steps)):
             self.page.keyboard.press("ArrowDown" if steps > 0 else "ArrowUp")
         self.page.keyboard.press("Space")
-        assert self._focused_choice() == choice
+        assert self._focused("value") == choice
         expect(frame.locator(f"#choice-{choice}")).to_be_checked()
         self.page.keyboard.press("Tab")
-        focused = self.lms_page.tool_frame().evaluate(
-            "() => document.activeElement && document.activeElement.type")
-        assert focused == "submit", f"Tab after the choices focused {focused!r}"
+        assert self._focused("type") == "submit", f"Tab after the choices focused {self._focused('outerHTML')}"
         self.page.keyboard.press("Enter")
         self.expect_consequence(node, choice)
 
-    def _focused_choice(self) -> str | None:
-        value: str | None = self.lms_page.tool_frame().evaluate(
-            """() => { const e = document.activeElement;
-                       return e && e.name === "choice" ? e.value : null; }""")
-        return value
+    def _focused(self, prop: str) -> str | None:
+        value = self.lms_page.tool_frame().evaluate(
+            "p => document.activeElement ? String(document.activeElement[p]) : null", prop)
+        return value if value is None else str(value)
 
     def expect_consequence(self, node: str, choice: str, *, critical: bool = False) -> None:
         expect(self.frame.locator(
             f"section.consequence[data-node='{node}'][data-choice='{choice}']")).to_be_visible()
+        self.expect_lang()
         note = self.frame.locator("[data-testid='critical-note']")
         if critical:
             expect(note).to_be_visible()
@@ -355,38 +353,40 @@ class Player:
     def proceed(self) -> None:
         self.frame.locator("form.continue-form button[type='submit']").click()
 
-    def expect_ending(self, outcome: str | None = None) -> None:
-        heading = self.frame.locator("h1[data-outcome]")
-        expect(heading).to_be_visible()
-        if outcome:
-            expect(heading).to_have_attribute("data-outcome", outcome)
+    def expect_ending(self, passed: bool = True) -> None:
+        expect(self.frame.locator("h1[data-outcome]")).to_be_visible()
+        self.expect_lang()
+        expect(self.frame.locator("p.outcome")).to_have_class(
+            re.compile(r"\bstatus-ok\b" if passed else r"\bstatus-bad\b"))
 
-    def open_debrief(self, lang: str) -> None:
+    def open_debrief(self) -> None:
         self.frame.locator("a[href*='/debrief?']").first.click()
-        expect(self.frame.locator("h1")).to_have_text(ui("Debrief", lang))
+        expect(self.frame.locator("h1")).to_have_text(ui("Debrief", self.lang))
         expect(self.frame.locator("ol.method-steps li.method-step").first).to_be_visible()
-
-    def best_path(self, case: Case, start: str | None = None) -> Iterator[tuple[str, str]]:
-        """(decision, 2-point choice) from `start` to the ending, as the content file says."""
-        node = start or case.start
-        while node in case.nodes and hasattr(case.nodes[node], "choices"):
-            best = case.decision(node).best
-            yield node, best.id
-            node = best.next
+        self.expect_lang()
 
     def play_best(self, case: Case, start: str | None = None) -> None:
         """From the decision `start` (shown) to the ending screen, always the best practice."""
-        for node, choice in self.best_path(case, start):
+        for node, choice in best_path(case, start):
             self.expect_decision(node)
             self.choose(node, choice)
             self.proceed()
         self.expect_ending()
 
 
+def best_path(case: Case, start: str | None = None) -> Iterator[tuple[str, str]]:
+    """(decision, its 2-point choice) from `start` to the ending, as the content file says."""
+    node = start or case.start
+    while isinstance(case.nodes.get(node), Decision):
+        best = case.decision(node).best
+        yield node, best.id
+        node = best.next
+
+
 def critical_choice(case: Case) -> tuple[str, str]:
     """The first decision on the best path that offers a critical error, and that choice."""
     node = case.start
-    while node in case.nodes and hasattr(case.nodes[node], "choices"):
+    while isinstance(case.nodes.get(node), Decision):
         decision = case.decision(node)
         for choice in decision.choices:
             if choice.critical:
@@ -394,5 +394,3 @@ def critical_choice(case: Case) -> tuple[str, str]:
         node = decision.best.next
     raise AssertionError(f"{case.id} has no critical error on its best path")
 
-
-WORDS = re.compile(r"\w+")

@@ -78,6 +78,9 @@ def test_a_replayed_form_is_refused_and_nothing_changes(app: Any, client: Any,
     refused(client.post(form.attrs["action"], data=other), 409, "already_answered")
     without_version = {k: v for k, v in data.items() if k != "v"}
     refused(client.post(form.attrs["action"], data=without_version), 409, "already_answered")
+    for odd in ("²", "-1", "1e3", "9" * 30):
+        refused(client.post(form.attrs["action"], data={**data, "v": odd}), 409,
+                "already_answered")
     assert snapshot(app) == before
 
     page = alex.get(alex.page.path + "?t=" + alex.token)  # the page shows the d2 consequence

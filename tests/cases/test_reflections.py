@@ -123,8 +123,8 @@ def test_a_too_short_submit_is_refused_and_the_text_kept(app: Any, client: Any,
     assert page.status == 200
     summary = page.tree.find(**{"data-testid": "error-summary"})
     assert "Vos réponses n'ont pas été soumises" in summary.text
-    assert "3 mots sur les 30 requis" in summary.text
-    assert "12 mots sur les 30 requis" in summary.text
+    assert "Mots : 3 sur les 30 requis" in summary.text
+    assert "Mots : 12 sur les 30 requis" in summary.text
     assert page.tree.find("title").text.startswith("Erreur :")
     for question, text in texts.items():
         textarea = page.tree.find("textarea", id=f"answer-{question}")
@@ -171,3 +171,13 @@ def test_learner_text_is_escaped_wherever_it_is_shown(app: Any, client: Any,
     debrief = learner.follow("Voir le bilan de votre meilleure tentative")
     assert debrief.status == 200 and home.status == 200
     assert "&lt;b&gt;gras&lt;/b&gt;" in debrief.html and "<b>gras</b>" not in debrief.html
+
+
+def test_a_field_the_form_did_not_send_keeps_its_draft(app: Any, client: Any,
+                                                       learner: Player) -> None:
+    page = learner.follow("Répondre aux questions de réflexion")
+    assert draft(client, page.token, "learned", words(33, "kept")).status_code == 200
+    page = learner.submit("/reflections", **{"answer-steps": words(31), "answer-delicate": ""})
+    assert page.tree.find("textarea", id="answer-learned").raw_text == "\n" + words(33, "kept")
+    drafts = {r[2]: r[3] for r in snapshot(app)["reflection_answer"]}
+    assert drafts == {"steps": words(31), "learned": words(33, "kept"), "delicate": ""}

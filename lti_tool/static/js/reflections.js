@@ -6,6 +6,9 @@
 (function () {
   "use strict";
 
+  var summary = document.getElementById("error-summary");
+  if (summary) { summary.focus(); }  // a refused submit: say why first
+
   var form = document.getElementById("reflections-form");
   if (!form || !window.fetch) { return; }
 
