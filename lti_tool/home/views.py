@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, g, render_template
-from sqlalchemy import select
+from sqlalchemy import distinct, func, select
 
 from lti_tool.db import get_session
 from lti_tool.errors import AccessDenied, Bilingual
 from lti_tool.launch.page_token import require_viewer
 from lti_tool.models import Course, Learner, ResourceLink
+from lti_tool.models.attempt import Attempt
 
 bp = Blueprint("home", __name__)
 
@@ -38,18 +39,16 @@ def instructor() -> Any:
             detail="learner token on the instructor page",
         )
     ctx = _activity_context()
-    session = get_session()
-    learners = 0
+    started = 0
     if ctx["link"] is not None:
-        from lti_tool.models import LaunchRecord
-
-        learners = len(
-            set(
-                session.execute(
-                    select(LaunchRecord.learner_id).where(
-                        LaunchRecord.resource_link_id == ctx["link"].id
-                    )
-                ).scalars()
+        # Learners who played here; instructors previewing the activity have no attempt.
+        started = (
+            get_session()
+            .execute(
+                select(func.count(distinct(Attempt.learner_id))).where(
+                    Attempt.resource_link_id == ctx["link"].id
+                )
             )
+            .scalar_one()
         )
-    return render_template("home/instructor.html", learners=learners, **ctx)
+    return render_template("home/instructor.html", learners=started, **ctx)

@@ -68,8 +68,8 @@ expect.set_options(timeout=TIMEOUT_MS)
 # -- the browser -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
-    # Module scope: other suites (tests/demo) open their own sync_playwright(), which refuses to
-    # start while another one is running in the same thread.
+    # Module scope, not session: other suites (tests/demo) start their own sync_playwright(),
+    # which cannot run while another one is open in the same thread.
     with sync_playwright() as driver:
         yield driver
 
@@ -331,7 +331,8 @@ class Player:
         assert self._focused("value") == choice
         expect(frame.locator(f"#choice-{choice}")).to_be_checked()
         self.page.keyboard.press("Tab")
-        assert self._focused("type") == "submit", f"Tab after the choices focused {self._focused('outerHTML')}"
+        focused = self._focused("outerHTML")
+        assert self._focused("type") == "submit", f"Tab after the choices focused {focused}"
         self.page.keyboard.press("Enter")
         self.expect_consequence(node, choice)
 

@@ -143,9 +143,7 @@ def test_error_pages(
     auditor.assert_clean()
 
 
-def test_learner_pages(
-    context: BrowserContext, page: Page, tool: ToolServer, lms: DemoSettings, auditor: Auditor
-) -> None:
+def test_learner_pages(page: Page, tool: ToolServer, lms: DemoSettings, auditor: Auditor) -> None:
     level = tool.level
     first, second, third = list(level.cases.values())
     lms_page = LmsPage(page, lms).open()
@@ -153,11 +151,10 @@ def test_learner_pages(
     player = Player(lms_page, level, "fr")
     player.expect_level_home()
 
-    def check(where: str, *, alone: bool = True) -> None:
+    def check(where: str) -> None:
         frame = lms_page.tool_frame()
         auditor.in_frame(frame, where)
-        if alone:
-            auditor.page(frame.url, where)
+        auditor.page(frame.url, where)
 
     check("level home, nothing started")
 

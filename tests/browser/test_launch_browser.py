@@ -15,6 +15,7 @@ complete the launch.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from playwright.sync_api import BrowserContext, FrameLocator, Page, expect
@@ -158,5 +159,7 @@ def test_without_the_tool_cookie_platform_storage_completes_the_launch(
     # First POST: the id_token without a cookie → the tool asks the LMS page (lti.get_data);
     # second POST: the same id_token with the binding read back from Platform Storage.
     assert len(posts) == 2, posts
-    assert "lti_storage_binding" not in posts[0]
-    assert "lti_storage_binding=" in posts[1] and "lti_storage_binding=&" not in posts[1] + "&"
+    first, second = (dict(parse_qsl(body, keep_blank_values=True)) for body in posts)
+    assert set(first) == {"id_token", "state"}
+    assert second["id_token"] == first["id_token"] and second["state"] == first["state"]
+    assert second["lti_storage_binding"]
