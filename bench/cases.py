@@ -10,7 +10,9 @@ benchmark, bench/launch.py). The tool is served by gunicorn (`--workers` sync wo
 one `requests.Session` each, play like a browser: POST the choice → 303 → GET the consequence
 screen → POST continue → 303 → GET the next decision, choosing at random among the offered choices
 (critical errors and retries included). Each learner first plays case 1 as a warm-up (not
-measured), then `--rounds` times the three cases (a replay starts a new attempt).
+measured), then `--rounds` times the three cases (a replay starts a new attempt). The driver runs
+at the lowest CPU priority (nice 19) so that, on a small machine, it does not steal the cores the
+server and PostgreSQL need.
 
 Printed figures, for the decision step (POST /attempts/<id>/choice):
 - server time, p50/p99: gunicorn's own request time (access log `%(D)s`), which includes the
@@ -267,6 +269,9 @@ def main() -> None:
            "--access-logfile", str(access_log),
            "--access-logformat", "%(m)s %(U)s %(s)s %(D)s", "lti_tool:create_app()"]
     server = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT)
+    # The driver's 64 threads share the cores with the server and the database: at the lowest
+    # priority they wait for them, so the server time measures the server, not the driver.
+    os.nice(19)
     try:
         import requests
 

@@ -1,1 +1,1 @@
-"""Landing pages after a launch: the learner's level home and the instructor's page."""
+"""The instructor's landing page (learners land on the case player's level home, lti_tool/cases)."""
