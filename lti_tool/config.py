@@ -10,7 +10,7 @@ import logging
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,16 +50,10 @@ class Settings:
     log_level: str = "INFO"
     demo_lms_url: str | None = None
     badge_issuer: str = "embedded"
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def is_production(self) -> bool:
         return self.env == "production"
-
-    @property
-    def cookie_secure(self) -> bool:
-        # SameSite=None requires Secure; browsers treat http://localhost as secure context.
-        return True
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **overrides)

@@ -15,7 +15,6 @@ from flask import Flask, current_app, g
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -71,11 +70,6 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
-
-
-def make_test_engine(url: str) -> Engine:
-    """Engine without a pool, for CLI commands that run once."""
-    return create_engine(url, poolclass=NullPool)
 
 
 def init_app(app: Flask, url: str) -> None:

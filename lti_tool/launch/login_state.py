@@ -8,15 +8,14 @@ consumes the nonce, so a captured id_token + state would replay until `exp` (LTI
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from lti_tool.db import utcnow
 from lti_tool.hot_sql import HotSQL
-from lti_tool.models import LoginState
 
 
 class LoginStateStore(Protocol):
@@ -25,11 +24,16 @@ class LoginStateStore(Protocol):
     def consume(self, state: str) -> dict[str, Any] | None: ...
 
 
+PURGE_ONE_IN = 200
+
+
 class DatabaseLoginStates:
     def __init__(self, session: Session) -> None:
         self.sql = HotSQL.of(session)
 
     def save(self, state: str, data: dict[str, Any], ttl: int) -> None:
+        if secrets.randbelow(PURGE_ONE_IN) == 0:
+            self.purge_expired()
         self.sql.run(
             "INSERT INTO login_state (state, data, expires_at) VALUES (:state, :data, :exp)",
             {
@@ -54,6 +58,14 @@ class DatabaseLoginStates:
         return _decode(row[0]) if row else None
 
 
+    def purge_expired(self) -> None:
+        """Logins never completed and launch data past its lifetime. Done now and then during a
+        login (about one in PURGE_ONE_IN), so no separate housekeeping process is needed."""
+        now = {"now": self.sql.now()}
+        self.sql.run("DELETE FROM login_state WHERE expires_at <= :now", now)
+        self.sql.run("DELETE FROM launch_record WHERE expires_at <= :now", now)
+
+
 def _decode(value: Any) -> dict[str, Any]:
     # SQLite hands back the JSON text, psycopg the decoded object.
     return json.loads(value) if isinstance(value, str | bytes) else value  # type: ignore[no-any-return]
@@ -75,9 +87,3 @@ class RedisLoginStates:
     def consume(self, state: str) -> dict[str, Any] | None:
         raw = self.client.getdel(self.prefix + state)
         return json.loads(raw) if raw else None
-
-
-def purge_expired(session: Session) -> int:
-    """Housekeeping for the database store (the worker runs it); Redis expires keys itself."""
-    result = session.execute(delete(LoginState).where(LoginState.expires_at <= utcnow()))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]

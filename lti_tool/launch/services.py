@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from lti_tool.db import utcnow
 from lti_tool.hot_sql import HotSQL
-from lti_tool.launch import claims as c
 from lti_tool.launch.context import LaunchContext
 from lti_tool.launch.registry import Registration
 
@@ -152,8 +151,3 @@ def activity_of(ctx: LaunchContext) -> str:
     """What the link opens: the whole level, or one case chosen in deep linking."""
     value = ctx.custom.get(ACTIVITY_PARAM)
     return value if isinstance(value, str) and value else "level"
-
-
-def claim_custom(body: dict[str, Any]) -> dict[str, Any]:
-    custom = body.get(c.CUSTOM)
-    return custom if isinstance(custom, dict) else {}

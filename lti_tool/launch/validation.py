@@ -76,23 +76,8 @@ class FormRequest(Request):
 
 
 class _NoToolConf(ToolConfAbstract[FormRequest]):
-    """The library wants a ToolConf; registrations come from `registry` instead."""
-
-    def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("registrations are looked up by (iss, client_id) in registry")
-
-    def find_registration_by_params(
-        self, iss: str, client_id: str, *args: Any, **kwargs: Any
-    ) -> Any:
-        raise NotImplementedError("registrations are looked up by (iss, client_id) in registry")
-
-    def find_deployment(self, iss: str, deployment_id: str) -> Any:
-        raise NotImplementedError
-
-    def find_deployment_by_params(
-        self, iss: str, deployment_id: str, client_id: str, *args: Any, **kwargs: Any
-    ) -> Any:
-        raise NotImplementedError
+    """The library wants a ToolConf; registrations come from `registry` instead (the overridden
+    `validate_registration` and `validate_deployment` below never consult it)."""
 
 
 class _Unused:
