@@ -36,6 +36,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import children, cpu_seconds, free_port, pct  # noqa: E402
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 ISSUER = "https://bench-lms.test"
@@ -48,24 +51,6 @@ def pin(core: int) -> None:
         os.sched_setaffinity(0, {core})
     except (AttributeError, OSError):
         pass
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(x) for x in out.split()]
 
 
 class Jwks:
@@ -287,11 +272,6 @@ class Driver:
         return time.perf_counter() - start
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
-
-
 def bench(
     backend: str, launches: int, concurrency: int, warmup: int, app: str = "tool"
 ) -> dict[str, Any]:
@@ -367,10 +347,10 @@ def bench(
         "observed_per_s": done / wall,
         "per_cpu_s": done / cpu if cpu else float("nan"),
         "server_cpu_ms_per_launch": cpu / done * 1000 if done else float("nan"),
-        "p50_ms": pct(driver.launch_times, 50),
-        "p99_ms": pct(driver.launch_times, 99),
-        **{f"{k}_p50_ms": pct(v, 50) for k, v in driver.request_times.items()},
-        **{f"{k}_p99_ms": pct(v, 99) for k, v in driver.request_times.items()},
+        "p50_ms": pct(driver.launch_times, 50) * 1000,
+        "p99_ms": pct(driver.launch_times, 99) * 1000,
+        **{f"{k}_p50_ms": pct(v, 50) * 1000 for k, v in driver.request_times.items()},
+        **{f"{k}_p99_ms": pct(v, 99) * 1000 for k, v in driver.request_times.items()},
     }
 
 
