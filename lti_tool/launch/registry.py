@@ -35,30 +35,33 @@ class Registration:
 
 
 _SELECT = (
-    "SELECT id, issuer, client_id, auth_url, token_url, jwks_url, auth_audience, family, "
-    "organisation_code FROM platform WHERE issuer = :issuer"
+    "SELECT p.id, p.issuer, p.client_id, p.auth_url, p.token_url, p.jwks_url, p.auth_audience, "
+    "p.family, p.organisation_code, d.id FROM platform p LEFT JOIN deployment d "
+    "ON d.platform_id = p.id AND d.deployment_id = :deployment_id WHERE p.issuer = :issuer"
 )
 
 
-def find_registration(session: Session, issuer: str, client_id: str | None) -> Registration | None:
-    """By (issuer, client_id); without client_id only when the issuer has exactly one client."""
+def find_registration_and_deployment(
+    session: Session, issuer: str, client_id: str | None, deployment_id: str | None
+) -> tuple[Registration | None, int | None]:
+    """The registration by (issuer, client_id) — without client_id only when the issuer has exactly
+    one client — and the primary key of `deployment_id` under it, in one round trip."""
     sql = HotSQL.of(session)
+    params = {"issuer": issuer, "deployment_id": deployment_id or ""}
     if client_id:
-        row = sql.one(
-            _SELECT + " AND client_id = :client_id", {"issuer": issuer, "client_id": client_id}
-        )
-        return Registration(*row) if row else None
-    sql.run(_SELECT + " LIMIT 2", {"issuer": issuer})
-    rows = sql.all()
-    return Registration(*rows[0]) if len(rows) == 1 else None
+        row = sql.one(_SELECT + " AND p.client_id = :client_id", {**params, "client_id": client_id})
+        rows = [row] if row else []
+    else:
+        sql.run(_SELECT + " LIMIT 2", params)
+        rows = sql.all()
+    if len(rows) != 1:
+        return None, None
+    *fields, deployment_pk = rows[0]
+    return Registration(*fields), (int(deployment_pk) if deployment_pk is not None else None)
 
 
-def find_deployment_pk(session: Session, platform_id: int, deployment_id: str) -> int | None:
-    row = HotSQL.of(session).one(
-        "SELECT id FROM deployment WHERE platform_id = :platform_id AND deployment_id = :deployment_id",
-        {"platform_id": platform_id, "deployment_id": deployment_id},
-    )
-    return int(row[0]) if row else None
+def find_registration(session: Session, issuer: str, client_id: str | None) -> Registration | None:
+    return find_registration_and_deployment(session, issuer, client_id, None)[0]
 
 
 def guess_family(issuer: str, product_family: str | None = None) -> str:
@@ -131,9 +134,7 @@ def list_platforms(session: Session) -> list[Platform]:
     return list(session.execute(select(Platform).order_by(Platform.id)).scalars())
 
 
-def remove_platform(
-    session: Session, issuer: str, client_id: str, deployment_id: str | None = None
-) -> int:
+def remove_platform(session: Session, issuer: str, client_id: str, deployment_id: str | None = None) -> int:
     """Remove one deployment, or the whole registration. Returns how many rows went."""
     platform = session.execute(
         select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)

@@ -32,15 +32,13 @@ from lti_tool.launch import claims as c
 from lti_tool.launch import id_token
 from lti_tool.launch.login_state import LoginStateStore
 from lti_tool.launch.platform_keys import KeySetUnavailable, PlatformKeyCache, UnknownKey
-from lti_tool.launch.registry import Registration, find_deployment_pk, find_registration
+from lti_tool.launch.registry import Registration, find_registration_and_deployment
 
 log = logging.getLogger("lti_tool.launch")
 
 MAX_IAT_AGE = 3600
 
-RELAUNCH = Bilingual(
-    "Relancez l'activité depuis votre cours.", "Launch the activity again from your course."
-)
+RELAUNCH = Bilingual("Relancez l'activité depuis votre cours.", "Launch the activity again from your course.")
 
 
 def refuse(
@@ -220,7 +218,10 @@ class ToolMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
                 "This token is not meant for this tool.",
                 detail=f"several audiences and azp {body.get('azp')!r} != {client_id!r}",
             )
-        registration = find_registration(self.deps.session, iss, client_id)
+        deployment_id = body.get(c.DEPLOYMENT_ID)
+        registration, self.deployment_pk_found = find_registration_and_deployment(
+            self.deps.session, iss, client_id, deployment_id if isinstance(deployment_id, str) else None
+        )
         if registration is None or registration.id != self.login["platform_id"]:
             raise refuse(
                 "unknown_registration",
@@ -269,8 +270,7 @@ class ToolMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
                 "Le jeton de lancement est expiré ou daté de façon invalide.",
                 "The launch token has expired or carries invalid dates.",
                 hint=Bilingual(
-                    "Relancez l'activité. Si cela persiste, vérifiez l'horloge "
-                    "du serveur de la plateforme.",
+                    "Relancez l'activité. Si cela persiste, vérifiez l'horloge du serveur de la plateforme.",
                     "Launch again. If it persists, check the platform server's clock.",
                 ),
                 detail=str(exc),
@@ -286,7 +286,7 @@ class ToolMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
                 "Le jeton de lancement n'indique aucun déploiement.",
                 "The launch token names no deployment.",
             )
-        pk = find_deployment_pk(self.deps.session, self.registration.id, deployment_id)
+        pk = self.deployment_pk_found  # looked up with the registration, in the same query
         if pk is None:
             reg = self.registration
             command = (
@@ -331,8 +331,7 @@ class ToolMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
                 "anonymous",
                 "Le lancement ne dit pas qui vous êtes : l'outil a besoin d'un identifiant "
                 "d'utilisateur pour conserver vos réponses.",
-                "The launch does not say who you are: the tool needs a user identifier "
-                "to keep your answers.",
+                "The launch does not say who you are: the tool needs a user identifier to keep your answers.",
                 hint=Bilingual(
                     "Administrateur : l'outil ne peut pas être lancé anonymement.",
                     "Administrator: the tool cannot be launched anonymously.",

@@ -31,7 +31,7 @@ from lti_tool.db import get_session
 from lti_tool.errors import Bilingual
 from lti_tool.launch import claims as c
 from lti_tool.launch import page_token
-from lti_tool.launch.registry import find_deployment_pk, find_registration
+from lti_tool.launch.registry import find_registration, find_registration_and_deployment
 from lti_tool.launch.services import activity_of, record_launch
 from lti_tool.launch.validation import LaunchDeps, ToolMessageLaunch, refuse
 from lti_tool.launch.wiring import key_cache, login_states, tool_keys
@@ -76,7 +76,8 @@ def login() -> Any:
         )
     session = get_session()
     client_id = params.get("client_id") or None
-    registration = find_registration(session, iss, client_id)
+    deployment_hint = params.get("lti_deployment_id")
+    registration, deployment_pk = find_registration_and_deployment(session, iss, client_id, deployment_hint)
     if registration is None:
         raise refuse(
             "unknown_platform",
@@ -92,8 +93,7 @@ def login() -> Any:
             detail=f"no registration for ({iss}, {client_id})",
             status=403,
         )
-    deployment_hint = params.get("lti_deployment_id")
-    if deployment_hint and find_deployment_pk(session, registration.id, deployment_hint) is None:
+    if deployment_hint and deployment_pk is None:
         raise refuse(
             "unknown_deployment",
             f"Le déploiement « {deployment_hint} » n'est pas inscrit pour cette plateforme.",
