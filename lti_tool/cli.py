@@ -252,8 +252,7 @@ def demo(host: str, port: int, lms_port: int) -> None:
     from werkzeug.serving import make_server
 
     from lti_tool.db import get_session
-    from lti_tool.demo import DemoSettings, create_demo_lms
-    from lti_tool.launch.registry import add_platform
+    from lti_tool.demo import DemoSettings, create_demo_lms, register_demo_lms
     from lti_tool.launch.wiring import tool_keys
 
     tool_url = f"http://{host}:{port}"
@@ -272,16 +271,7 @@ def demo(host: str, port: int, lms_port: int) -> None:
         tool_keys().generate()
         upgrade_database(settings.database_url)
         session = get_session()
-        add_platform(
-            session,
-            issuer=demo_settings.issuer,
-            client_id=demo_settings.client_id,
-            auth_url=demo_settings.auth_url,
-            token_url=demo_settings.token_url,
-            jwks_url=demo_settings.jwks_url,
-            deployment_ids=[demo_settings.deployment_id],
-            name="Demo LMS",
-        )
+        register_demo_lms(session, demo_settings)
         session.commit()
     lms = create_demo_lms(demo_settings)
     servers = [

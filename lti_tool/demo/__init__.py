@@ -8,6 +8,7 @@ nothing in the production app imports this package; only `lti-tool demo` and the
 from __future__ import annotations
 
 from .app import create_demo_lms
+from .registration import register_demo_lms
 from .settings import DemoSettings
 
-__all__ = ["DemoSettings", "create_demo_lms"]
+__all__ = ["DemoSettings", "create_demo_lms", "register_demo_lms"]

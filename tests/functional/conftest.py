@@ -12,8 +12,7 @@ import pytest
 
 from lti_tool import create_app
 from lti_tool.db import get_session
-from lti_tool.demo import DemoSettings
-from lti_tool.launch.registry import add_platform
+from lti_tool.demo import DemoSettings, register_demo_lms
 from tests import backends
 from tests.conftest import _truncate, make_settings
 from tests.support.platform_server import LaunchDriver, run_platform, serve_app
@@ -51,16 +50,7 @@ def live(
             lms = dataclasses.replace(settings, base_url=lms_url)
             with app.test_request_context():
                 session = get_session()
-                add_platform(
-                    session,
-                    issuer=lms.issuer,
-                    client_id=lms.client_id,
-                    auth_url=lms.auth_url,
-                    token_url=lms.token_url,
-                    jwks_url=lms.jwks_url,
-                    deployment_ids=[lms.deployment_id],
-                    name="Demo LMS",
-                )
+                register_demo_lms(session, lms)
                 session.commit()
             try:
                 yield Live(app, tool_url, lms, driver)
