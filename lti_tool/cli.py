@@ -260,7 +260,7 @@ def demo(host: str, port: int, lms_port: int) -> None:
     os.environ.setdefault("LTI_TOOL_ENV", "demo")
     os.environ.setdefault("LTI_TOOL_BASE_URL", tool_url)
     settings = load_settings()
-    app = create_app(settings.with_overrides(demo_lms_url=lms_url))
+    app = create_app(settings)
     demo_settings = DemoSettings(
         base_url=lms_url,
         tool_base_url=settings.base_url,

@@ -48,8 +48,6 @@ class Settings:
     jwks_refetch_interval: int = 30
     http_timeout: float = 10.0
     log_level: str = "INFO"
-    demo_lms_url: str | None = None
-    badge_issuer: str = "embedded"
 
     @property
     def is_production(self) -> bool:
@@ -112,7 +110,5 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         content_dir=Path(env_vars.get("LTI_TOOL_CONTENT_DIR", PROJECT_ROOT / "content")),
         instance_dir=instance_dir,
         log_level=env_vars.get("LTI_TOOL_LOG_LEVEL", "INFO"),
-        demo_lms_url=env_vars.get("LTI_TOOL_DEMO_LMS_URL") or None,
-        badge_issuer=env_vars.get("BADGE_ISSUER", "embedded"),
     )
     return settings.with_overrides(**overrides) if overrides else settings
