@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RELAXED_ENVS = ("dev", "demo", "test")
 ENVS = (*RELAXED_ENVS, "production")
+REGISTRATION_MODES = ("invitation", "approval")
+ANY_NETWORK = "any"
 
 
 class ConfigError(RuntimeError):
@@ -37,8 +39,10 @@ class Settings:
     instance_dir: Path = PROJECT_ROOT / "instance"
     # How long a login (state + nonce) may wait for the platform's answer.
     login_state_ttl: int = 600
-    # Post-launch page token lifetime; each page hands out a fresh one.
+    # Post-launch page token: idle lifetime (each page hands out a fresh one) and an absolute
+    # lifetime counted from the launch, after which only a new launch from the LMS opens pages.
     page_token_ttl: int = 2 * 3600
+    session_max_age: int = 8 * 3600
     # Server-side launch data lifetime (services work from the registration after that).
     launch_data_ttl: int = 24 * 3600
     # Allowed clock skew on iat/exp (LTI.md checklist item 4).
@@ -46,7 +50,18 @@ class Settings:
     # Platform JWKS cache lifetime; an unknown kid re-fetches at most once per interval.
     jwks_cache_ttl: int = 3600
     jwks_refetch_interval: int = 30
-    http_timeout: float = 10.0
+    # Outbound calls (OpenID configuration, registration, JWKS, tokens, AGS, badge issuers):
+    # an overall deadline per call (connect + whole body) and a body size cap.
+    outbound_deadline: float = 10.0
+    outbound_max_bytes: int = 1024 * 1024
+    # Private networks the tool may call (an LMS on the school board's intranet): CIDRs, or
+    # "any" outside production (local platforms, the demo LMS, tests). Loopback, link-local,
+    # multicast and reserved addresses are never allowed in production.
+    outbound_private_networks: tuple[str, ...] = ()
+    # Dynamic registration: "invitation" (a one-time URL from `lti-tool platform invite`) or
+    # "approval" (uninvited registrations are kept pending until `lti-tool platform approve`).
+    registration_mode: str = "invitation"
+    invitation_ttl: int = 7 * 24 * 3600
     log_level: str = "INFO"
 
     @property
@@ -78,6 +93,34 @@ def _read_dev_secret(instance_dir: Path) -> str:
     return secrets.token_urlsafe(48)
 
 
+def _private_networks(env: str, value: str) -> tuple[str, ...]:
+    """`LTI_TOOL_OUTBOUND_PRIVATE_NETWORKS`: "any" (not in production) or comma-separated CIDRs
+    of private ranges (RFC 1918, RFC 4193) an operator opens on purpose."""
+    import ipaddress
+
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    if ANY_NETWORK in items:
+        if env == "production":
+            raise ConfigError(
+                "LTI_TOOL_OUTBOUND_PRIVATE_NETWORKS=any is refused in production: "
+                "list the private networks (CIDR) the tool may call"
+            )
+        return (ANY_NETWORK,)
+    for item in items:
+        try:
+            network = ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"LTI_TOOL_OUTBOUND_PRIVATE_NETWORKS: {item!r} is not a CIDR") from exc
+        if env == "production" and not network.is_private:
+            raise ConfigError(f"LTI_TOOL_OUTBOUND_PRIVATE_NETWORKS: {item} is not a private range")
+        if env == "production" and (network.is_loopback or network.is_link_local):
+            raise ConfigError(
+                f"LTI_TOOL_OUTBOUND_PRIVATE_NETWORKS: {item} (loopback or link-local) is refused "
+                "in production"
+            )
+    return items
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     env_vars = os.environ if environ is None else environ
     env = env_vars.get("LTI_TOOL_ENV", "dev").strip().lower()
@@ -100,6 +143,13 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             raise ConfigError("DATABASE_URL must be set when LTI_TOOL_ENV=production")
     elif not secret_key and "secret_key" not in overrides:
         secret_key = _read_dev_secret(instance_dir)
+    private_networks = _private_networks(env, env_vars.get("LTI_TOOL_OUTBOUND_PRIVATE_NETWORKS", ""))
+    registration_mode = env_vars.get("LTI_TOOL_REGISTRATION", "invitation").strip().lower()
+    if registration_mode not in REGISTRATION_MODES:
+        raise ConfigError(
+            f"LTI_TOOL_REGISTRATION must be one of {', '.join(REGISTRATION_MODES)}, "
+            f"not {registration_mode!r}"
+        )
     settings = Settings(
         env=env,
         secret_key=secret_key,
@@ -109,6 +159,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         keys_dir=Path(env_vars.get("LTI_TOOL_KEYS_DIR", PROJECT_ROOT / "keys")),
         content_dir=Path(env_vars.get("LTI_TOOL_CONTENT_DIR", PROJECT_ROOT / "content")),
         instance_dir=instance_dir,
-        log_level=env_vars.get("LTI_TOOL_LOG_LEVEL", "INFO"),
+        log_level=env_vars.get("LTI_TOOL_LOG_LEVEL", "INFO").upper(),
+        outbound_private_networks=private_networks,
+        registration_mode=registration_mode,
     )
     return settings.with_overrides(**overrides) if overrides else settings

@@ -26,6 +26,12 @@ NAMING_CONVENTION = {
 }
 
 
+# SQLite reuses the largest rowid after a delete; a token or log line naming a deleted row would
+# then point at someone else's (https://www.sqlite.org/autoinc.html). PostgreSQL sequences never
+# go back. Every table with an integer primary key carries this in its __table_args__.
+NO_ID_REUSE: dict[str, Any] = {"sqlite_autoincrement": True}
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

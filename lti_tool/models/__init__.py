@@ -3,7 +3,7 @@
 from lti_tool.models.attempt import Attempt, AttemptEvent, ReflectionAnswer, ReflectionSubmission
 from lti_tool.models.launch import LaunchRecord, LoginState
 from lti_tool.models.learner import Course, Learner, ResourceLink
-from lti_tool.models.registration import Deployment, Platform
+from lti_tool.models.registration import Deployment, Platform, RegistrationInvitation
 
 __all__ = [
     "Attempt",
@@ -14,6 +14,7 @@ __all__ = [
     "Learner",
     "LoginState",
     "Platform",
+    "RegistrationInvitation",
     "ReflectionAnswer",
     "ReflectionSubmission",
     "ResourceLink",

@@ -19,14 +19,14 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lti_tool.db import Base, utcnow
+from lti_tool.db import NO_ID_REUSE, Base, utcnow
 
 
 class Attempt(Base):
     """One play of one case by one learner; `number` counts from 1 per (learner, case)."""
 
     __tablename__ = "attempt"
-    __table_args__ = (UniqueConstraint("learner_id", "case_id", "number"),)
+    __table_args__ = (UniqueConstraint("learner_id", "case_id", "number"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     learner_id: Mapped[int] = mapped_column(ForeignKey("learner.id", ondelete="CASCADE"))
@@ -54,7 +54,7 @@ class AttemptEvent(Base):
     """One transition of an attempt: `seq` is the answer's position in the state (1-based)."""
 
     __tablename__ = "attempt_event"
-    __table_args__ = (UniqueConstraint("attempt_id", "seq"),)
+    __table_args__ = (UniqueConstraint("attempt_id", "seq"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     attempt_id: Mapped[int] = mapped_column(ForeignKey("attempt.id", ondelete="CASCADE"))
@@ -70,7 +70,7 @@ class ReflectionAnswer(Base):
     submission (a copy of the newest `ReflectionSubmission`, for pages and the attestation)."""
 
     __tablename__ = "reflection_answer"
-    __table_args__ = (UniqueConstraint("learner_id", "question_id"),)
+    __table_args__ = (UniqueConstraint("learner_id", "question_id"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     learner_id: Mapped[int] = mapped_column(ForeignKey("learner.id", ondelete="CASCADE"))
@@ -85,7 +85,7 @@ class ReflectionSubmission(Base):
     """Every submitted version of an answer, oldest first: the history is never rewritten."""
 
     __tablename__ = "reflection_submission"
-    __table_args__ = (Index("ix_reflection_submission_answer_id", "answer_id", "submitted_at"),)
+    __table_args__ = (Index("ix_reflection_submission_answer_id", "answer_id", "submitted_at"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     answer_id: Mapped[int] = mapped_column(ForeignKey("reflection_answer.id", ondelete="CASCADE"))

@@ -8,14 +8,14 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lti_tool.db import Base, utcnow
+from lti_tool.db import NO_ID_REUSE, Base, utcnow
 
 
 class Learner(Base):
     """A platform user (the LTI `sub`), learner or instructor; PII only as the platform shares it."""
 
     __tablename__ = "learner"
-    __table_args__ = (UniqueConstraint("platform_id", "sub"),)
+    __table_args__ = (UniqueConstraint("platform_id", "sub"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
@@ -33,7 +33,7 @@ class Course(Base):
     """An LTI context (a Moodle course, a Canvas course)."""
 
     __tablename__ = "course"
-    __table_args__ = (UniqueConstraint("platform_id", "context_id"),)
+    __table_args__ = (UniqueConstraint("platform_id", "context_id"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
@@ -47,7 +47,7 @@ class ResourceLink(Base):
     """The activity in the course; carries what grading needs after the id_token has expired."""
 
     __tablename__ = "resource_link"
-    __table_args__ = (UniqueConstraint("platform_id", "resource_link_id"),)
+    __table_args__ = (UniqueConstraint("platform_id", "resource_link_id"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))

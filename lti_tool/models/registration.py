@@ -11,12 +11,12 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lti_tool.db import Base, utcnow
+from lti_tool.db import NO_ID_REUSE, Base, utcnow
 
 
 class Platform(Base):
     __tablename__ = "platform"
-    __table_args__ = (UniqueConstraint("issuer", "client_id"),)
+    __table_args__ = (UniqueConstraint("issuer", "client_id"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     issuer: Mapped[str] = mapped_column(String(255))
@@ -30,6 +30,18 @@ class Platform(Base):
     family: Mapped[str] = mapped_column(String(32), default="generic")
     name: Mapped[str] = mapped_column(String(255), default="")
     organisation_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    # "active" launches and calls services; "pending" (dynamic registration without an
+    # invitation, LTI_TOOL_REGISTRATION=approval) does neither until `lti-tool platform approve`.
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    # How it came: "cli" (operator), "invitation", "dynamic" (uninvited, then approved or not).
+    origin: Mapped[str] = mapped_column(String(16), default="cli")
+    invitation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("registration_invitation.id", ondelete="SET NULL"), default=None
+    )
+    approved_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The registration's own signing key (keys/registrations/<key_set>/), published at
+    # /lti/keys/<key_set>.json; None: the tool's shared key (/.well-known/jwks.json).
+    key_set: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     deployments: Mapped[list[Deployment]] = relationship(
@@ -37,9 +49,25 @@ class Platform(Base):
     )
 
 
+class RegistrationInvitation(Base):
+    """A one-time dynamic-registration URL (`lti-tool platform invite`). Only a hash of the secret
+    is stored; the organisation it names is recorded on the registration it creates."""
+
+    __tablename__ = "registration_invitation"
+    __table_args__ = (UniqueConstraint("token_hash"), NO_ID_REUSE)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    organisation_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    note: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class Deployment(Base):
     __tablename__ = "deployment"
-    __table_args__ = (UniqueConstraint("platform_id", "deployment_id"),)
+    __table_args__ = (UniqueConstraint("platform_id", "deployment_id"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
