@@ -65,11 +65,10 @@ def prepare(backend: str, workdir: Path, learners: int) -> tuple[dict[str, str],
     from sqlalchemy import create_engine, text
     from sqlalchemy.orm import Session
 
-    from lti_tool import create_app
+    from lti_tool import create_app, page_token
     from lti_tool.cli import upgrade_database
     from lti_tool.config import load_settings
     from lti_tool.db import make_engine
-    from lti_tool.launch import page_token
     from lti_tool.launch.registry import add_platform
     from lti_tool.models import Learner, ResourceLink
 

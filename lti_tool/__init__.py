@@ -26,18 +26,20 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     app.extensions["settings"] = settings
     logging.getLogger("lti_tool").setLevel(settings.log_level)
 
-    from lti_tool import db, errors, i18n
+    from lti_tool import db, errors, framing, i18n
     from lti_tool.cases.views import bp as cases_bp
     from lti_tool.health import bp as health_bp
     from lti_tool.home.views import bp as home_bp
     from lti_tool.launch import wiring
     from lti_tool.launch.deep_linking import bp as deep_linking_bp
     from lti_tool.launch.dynamic_registration import bp as registration_bp
+    from lti_tool.launch.registration_keys import bp as registration_keys_bp
     from lti_tool.launch.tool_config import bp as tool_config_bp
     from lti_tool.launch.views import bp as launch_bp
 
     db.init_app(app, settings.database_url)
     errors.init_app(app)
+    framing.init_app(app)  # after db: its after_request runs before the commit
     i18n.init_app(app)
     wiring.init_app(app)
     app.extensions["landing_endpoints"] = {
@@ -45,17 +47,8 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         "deep_linking": "deep_linking.picker",
     }
     for blueprint in (health_bp, launch_bp, registration_bp, tool_config_bp, deep_linking_bp,
-                      home_bp, cases_bp):
+                      home_bp, cases_bp,
+                      registration_keys_bp):
         app.register_blueprint(blueprint)
-
-    @app.after_request
-    def _security_headers(response: Any) -> Any:
-        # Pages live in LMS iframes: no X-Frame-Options; CSP allows only our own scripts/styles.
-        response.headers.setdefault("Content-Security-Policy",
-                                    "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-                                    "base-uri 'none'; form-action *; frame-ancestors *")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        return response
 
     return app

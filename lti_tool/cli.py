@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 import click
@@ -51,8 +50,9 @@ def alembic_config(database_url: str) -> Any:
 def upgrade_database(database_url: str) -> None:
     from alembic import command
 
-    if database_url.startswith("sqlite:///"):
-        Path(database_url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    from lti_tool.private_files import prepare_sqlite
+
+    prepare_sqlite(database_url)  # learner data: folder 0700, file 0600 when created here
     command.upgrade(alembic_config(database_url), "head")
 
 
@@ -217,13 +217,13 @@ def cases_validate(path: str | None) -> None:
 def setup() -> None:
     """Dev/demo set-up: instance folder, development secret, keys, database."""
     settings = _settings()
-    settings.instance_dir.mkdir(parents=True, exist_ok=True)
-    secret = dev_secret_path(settings.instance_dir)
-    if not settings.is_production and not secret.exists():
-        import secrets as _secrets
+    import secrets as _secrets
 
-        secret.write_text(_secrets.token_urlsafe(48))
-        secret.chmod(0o600)
+    from lti_tool.private_files import create_private, private_dir
+
+    private_dir(settings.instance_dir)
+    if not settings.is_production:
+        create_private(dev_secret_path(settings.instance_dir), _secrets.token_urlsafe(48))
     from lti_tool.launch.wiring import tool_keys
 
     tool_keys().generate()

@@ -4,12 +4,19 @@ Keys live as PEM files in `keys/` (git-ignored) with a small manifest naming the
 previous key. The `kid` is the RFC 7638 JWK thumbprint (https://www.rfc-editor.org/rfc/rfc7638).
 During rotation the JWKS lists both, so a platform that cached the old key, or a message signed just
 before the rotation, still verifies. A running server notices a rotation by the manifest's mtime.
+
+A registration may have its own key set (`keys/registrations/<key_set>/`, same layout, published at
+`/lti/keys/<key_set>.json` only): an assertion the tool signs for that registration then verifies
+against no other registration's keys, so a platform that chose another's client_id and token
+endpoint gets nothing it can replay elsewhere (issue 6, finding 6).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,10 +29,17 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwcrypto.jwk import JWK
 
 MANIFEST = "keys.json"
+REGISTRATIONS = "registrations"
+# A key set id is a path component: url-safe base64 only, so "..", "/" or "" can never name one.
+KEY_SET_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 class KeysMissing(RuntimeError):
     """No key generated yet: run `lti-tool keys generate`."""
+
+
+class UnknownKeySet(KeysMissing):
+    """No registration key set by that id (or the id is not a safe path component)."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +132,7 @@ class KeyStore:
         os.replace(tmp, self.manifest_path)  # atomic: a server never reads half a manifest
 
     def _new_key_file(self) -> str:
-        self.keys_dir.mkdir(parents=True, exist_ok=True)
+        self.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         kid, _ = _public_jwk(private_key)
         path = self.keys_dir / f"{kid}.pem"
@@ -178,3 +192,54 @@ def key_store(keys_dir: Path) -> KeyStore:
     if path not in _stores:
         _stores[path] = KeyStore(path)
     return _stores[path]
+
+
+# -- per-registration key sets ---------------------------------------------------------------------
+def valid_key_set(key_set: str) -> bool:
+    return KEY_SET_RE.fullmatch(key_set) is not None
+
+
+def new_registration_key_set(keys_dir: Path) -> str:
+    """Create a key set (one RSA 2048 key) for a new registration; returns its id.
+
+    The folders are made 0700 and the key file 0600 at creation (never chmod'ed after), so no other
+    local user can read a key even for an instant.
+    """
+    parent = Path(keys_dir) / REGISTRATIONS
+    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key_set = secrets.token_urlsafe(16)  # 22 characters, 128 random bits
+    os.mkdir(parent / key_set, mode=0o700)  # fails rather than reuse an existing folder
+    KeyStore(parent / key_set).generate()
+    return key_set
+
+
+def registration_keys(keys_dir: Path, key_set: str) -> KeyStore:
+    """The key store of one registration key set, cached per process like `key_store`.
+
+    Raises `UnknownKeySet` for an id that is not a safe path component or has no key: nothing
+    outside `keys/registrations/` is ever read, and unknown ids do not fill the cache.
+    """
+    if not valid_key_set(key_set):
+        raise UnknownKeySet(f"not a key set id: {key_set[:80]!r}")
+    path = (Path(keys_dir) / REGISTRATIONS / key_set).resolve()
+    store = _stores.get(path)
+    if store is None:
+        if not (path / MANIFEST).is_file():
+            raise UnknownKeySet(f"no key set {key_set} in {Path(keys_dir) / REGISTRATIONS}")
+        store = _stores.setdefault(path, KeyStore(path))
+    return store
+
+
+def signing_key_store(keys_dir: Path, key_set: str | None) -> KeyStore:
+    """The keys the tool signs with for a registration: its own key set, else the shared keys."""
+    if key_set is None:
+        return key_store(keys_dir)
+    return registration_keys(keys_dir, key_set)
+
+
+def registration_key_sets(keys_dir: Path) -> list[str]:
+    """The key set ids on disk (for `lti-tool keys list`)."""
+    parent = Path(keys_dir) / REGISTRATIONS
+    if not parent.is_dir():
+        return []
+    return sorted(p.name for p in parent.iterdir() if valid_key_set(p.name) and (p / MANIFEST).is_file())

@@ -1,7 +1,7 @@
 """The case player: level home, case pages (decision, consequence, ending), debrief, reflections.
 
 Server-rendered pages inside the LMS iframe (DESIGN.md §2): no cookies, every link and form carries
-the page token `t` (launch/page_token.py), and every state change is a POST answered by a 303 to a
+the page token `t` (lti_tool/page_token.py), and every state change is a POST answered by a 303 to a
 GET page, so reloading never answers twice. Views are thin: service.py stores, the engine decides,
 debrief.py derives. Each response says how long the view took in a `Server-Timing` header (the
 commit that follows in db.py is not included; bench/cases.py reads gunicorn's own timing for that).
@@ -28,7 +28,7 @@ from lti_tool.cases.model import Case, Decision, Level, Text
 from lti_tool.db import get_session
 from lti_tool.errors import Bilingual
 from lti_tool.i18n import current_lang
-from lti_tool.launch.page_token import require_viewer
+from lti_tool.page_token import require_viewer
 
 bp = Blueprint("cases", __name__)
 

@@ -11,9 +11,9 @@ from sqlalchemy import distinct, func, select
 
 from lti_tool.db import get_session
 from lti_tool.errors import AccessDenied, Bilingual
-from lti_tool.launch.page_token import require_viewer
 from lti_tool.models import Course, Learner, ResourceLink
 from lti_tool.models.attempt import Attempt
+from lti_tool.page_token import require_viewer
 
 bp = Blueprint("home", __name__)
 

@@ -3,7 +3,8 @@
 An `LtiDeepLinkingRequest` launch lands here (launch/views.py `_landing`, with a page token). An
 instructor picks the whole Architect level or one case — several at once when the platform's
 `accept_multiple` allows it — and the tool answers with an `LtiDeepLinkingResponse` (§4.2) signed
-with its current key, auto-posted to `deep_link_return_url`. Each item is an `ltiResourceLink`
+with the registration's own key set when it has one (else the tool's current key), auto-posted to
+`deep_link_return_url`. Each item is an `ltiResourceLink`
 whose custom parameter `sexto_activity` names the choice (`level` or a case id): a later launch of
 that link opens it (services.activity_of). Each carries a `lineItem` so the platform creates the
 gradebook column (Moodle honours label, scoreMaximum, resourceId and tag; LTI.md).
@@ -32,11 +33,11 @@ from lti_tool.errors import AccessDenied, Bilingual, SessionExpired, ToolError
 from lti_tool.keys import ToolKey
 from lti_tool.launch import claims as c
 from lti_tool.launch.context import decide_role
-from lti_tool.launch.page_token import EXPIRED, Viewer, require_viewer
 from lti_tool.launch.services import ACTIVITY_PARAM
 from lti_tool.launch.tool_config import tool_urls
-from lti_tool.launch.wiring import tool_keys
+from lti_tool.launch.wiring import signing_keys
 from lti_tool.models import LaunchRecord, Platform
+from lti_tool.page_token import EXPIRED, Viewer, require_viewer
 
 bp = Blueprint("deep_linking", __name__)
 
@@ -86,6 +87,7 @@ class DeepLinkingLaunch:
     client_id: str
     deployment_id: str
     settings: dict[str, Any]
+    key_set: str | None = None  # the registration's own signing keys; None: the shared tool key
 
     @property
     def return_url(self) -> str:
@@ -145,7 +147,8 @@ def load_launch(viewer: Viewer) -> DeepLinkingLaunch:
     platform = session.get(Platform, record.platform_id)
     assert platform is not None  # the record's foreign key cascades on delete
     return DeepLinkingLaunch(issuer=platform.issuer, client_id=platform.client_id,
-                             deployment_id=str(claims[c.DEPLOYMENT_ID]), settings=settings)
+                             deployment_id=str(claims[c.DEPLOYMENT_ID]), settings=settings,
+                             key_set=platform.key_set)
 
 
 def chosen(form_values: list[str], available: list[Offer], accept_multiple: bool) -> list[Offer]:
@@ -247,7 +250,8 @@ def picker() -> Any:
     items = content_items(picked, tool_urls().launch)
     # No ngettext: one message for any count keeps the catalogue free of plural forms.
     msg = gettext("SEXTO activities added: %(count)d.", count=len(picked))
-    token = response_jwt(launch, items, tool_keys().current(), msg)
+    # Signed for this registration only: its key set verifies nothing sent to another platform.
+    token = response_jwt(launch, items, signing_keys(launch.key_set).current(), msg)
     response = Response(render_template("launch/deep_linking_response.html",
                                         return_url=launch.return_url, jwt=token, picked=picked))
     response.headers["Cache-Control"] = "no-store"

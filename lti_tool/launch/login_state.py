@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from lti_tool.db import utcnow
-from lti_tool.hot_sql import HotSQL
+from lti_tool.launch.hot_sql import HotSQL
 
 
 class LoginStateStore(Protocol):

@@ -7,13 +7,20 @@ The hot-path lookups are single Core SELECTs returning a frozen `Registration` (
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lti_tool.hot_sql import HotSQL
+from lti_tool.db import utcnow
+from lti_tool.errors import AccessDenied, Bilingual
+from lti_tool.launch.hot_sql import HotSQL
 from lti_tool.models import Deployment, Platform
 
+ACTIVE = "active"
+PENDING = "pending"
+# Registrations the operator vouched for: added by hand, or through an invitation they issued.
+TRUSTED_ORIGINS = ("cli", "invitation")
 CANVAS_ISSUERS = (
     "https://canvas.instructure.com",
     "https://canvas.beta.instructure.com",
@@ -32,11 +39,29 @@ class Registration:
     auth_audience: str | None
     family: str
     organisation_code: str | None
+    # "active" | "pending" (uninvited dynamic registration awaiting `lti-tool platform approve`).
+    status: str = ACTIVE
+    # "cli" | "invitation" | "dynamic" | "legacy" (rows that predate registration by invitation).
+    origin: str = "cli"
+    # Its own signing key set (keys/registrations/<key_set>/); None: the tool's shared key.
+    key_set: str | None = None
+    approved: bool = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == ACTIVE
+
+    @property
+    def trusted_for_services(self) -> bool:
+        """Whether the tool may sign client assertions for it and call its token endpoint: only
+        for a registration the operator made, invited or approved (issue 6, finding 6)."""
+        return self.is_active and (self.origin in TRUSTED_ORIGINS or self.approved)
 
 
 _SELECT = (
     "SELECT p.id, p.issuer, p.client_id, p.auth_url, p.token_url, p.jwks_url, p.auth_audience, "
-    "p.family, p.organisation_code, d.id FROM platform p LEFT JOIN deployment d "
+    "p.family, p.organisation_code, p.status, p.origin, p.key_set, p.approved_at, d.id "
+    "FROM platform p LEFT JOIN deployment d "
     "ON d.platform_id = p.id AND d.deployment_id = :deployment_id WHERE p.issuer = :issuer"
 )
 
@@ -56,8 +81,9 @@ def find_registration_and_deployment(
         rows = sql.all()
     if len(rows) != 1:
         return None, None
-    *fields, deployment_pk = rows[0]
-    return Registration(*fields), (int(deployment_pk) if deployment_pk is not None else None)
+    *fields, approved_at, deployment_pk = rows[0]
+    registration = Registration(*fields, approved=approved_at is not None)
+    return registration, (int(deployment_pk) if deployment_pk is not None else None)
 
 
 def find_registration(session: Session, issuer: str, client_id: str | None) -> Registration | None:
@@ -80,6 +106,39 @@ class RegistrationConflict(ValueError):
     pass
 
 
+class RegistrationPending(AccessDenied):
+    code = "registration_pending"
+    title = Bilingual("Plateforme en attente d'approbation", "Platform awaiting approval")
+
+
+def require_active(registration: Registration) -> None:
+    """Login and launch refuse a registration that is not active: an uninvited dynamic
+    registration launches nothing until the operator approves it (LTI_TOOL_REGISTRATION=approval)."""
+    if registration.is_active:
+        return
+    command = approve_command(registration.issuer, registration.client_id)
+    raise RegistrationPending(
+        Bilingual(
+            "Cette plateforme s'est inscrite dans l'outil, mais son inscription attend "
+            "l'approbation de l'exploitant de l'outil : aucun lancement n'est possible d'ici là.",
+            "This platform registered with the tool, but its registration is awaiting approval by "
+            "the tool's operator: nothing can be launched until then.",
+        ),
+        hint=Bilingual(
+            f"Exploitant de l'outil : vérifiez l'inscription (lti-tool platform list), puis "
+            f"approuvez-la avec « {command} ».",
+            f"Tool operator: check the registration (lti-tool platform list), then approve it "
+            f"with `{command}`.",
+        ),
+        detail=f"registration {registration.id} ({registration.issuer}, {registration.client_id}) "
+        f"is {registration.status}",
+    )
+
+
+def approve_command(issuer: str, client_id: str) -> str:
+    return f"lti-tool platform approve --issuer {issuer} --client-id {client_id}"
+
+
 def add_platform(
     session: Session,
     *,
@@ -93,8 +152,17 @@ def add_platform(
     family: str | None = None,
     name: str = "",
     auth_audience: str | None = None,
+    origin: str = "cli",
+    status: str = ACTIVE,
+    invitation_id: int | None = None,
+    key_set: str | None = None,
+    must_be_new: bool = False,
 ) -> Platform:
-    """Create the registration, or add deployments to an existing one with the same endpoints."""
+    """Create the registration, or add deployments to an existing one with the same endpoints.
+
+    `must_be_new` (dynamic registration): an existing (issuer, client_id) is a conflict whatever its
+    endpoints, so a registration made by a platform's answer never changes one already there (its
+    status, origin, key set or organisation)."""
     platform = session.execute(
         select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)
     ).scalar_one_or_none()
@@ -109,8 +177,16 @@ def add_platform(
             family=family or guess_family(issuer),
             name=name,
             organisation_code=organisation,
+            origin=origin,
+            status=status,
+            invitation_id=invitation_id,
+            key_set=key_set,
         )
         session.add(platform)
+    elif must_be_new:
+        raise RegistrationConflict(
+            f"{issuer} / {client_id} is already registered; remove it first (lti-tool platform remove)"
+        )
     elif (platform.auth_url, platform.token_url, platform.jwks_url) != (
         auth_url,
         token_url,
@@ -123,9 +199,40 @@ def add_platform(
     existing = {d.deployment_id for d in platform.deployments}
     for deployment_id in deployment_ids:
         if deployment_id not in existing:
+            # A deployment added later (Canvas: once the key is installed) keeps the
+            # registration's organisation unless the operator names another.
             platform.deployments.append(
-                Deployment(deployment_id=deployment_id, organisation_code=organisation)
+                Deployment(
+                    deployment_id=deployment_id,
+                    organisation_code=organisation or platform.organisation_code,
+                )
             )
+    session.flush()
+    return platform
+
+
+def approve_platform(
+    session: Session,
+    issuer: str,
+    client_id: str,
+    *,
+    organisation: str | None = None,
+    now: datetime | None = None,
+) -> Platform | None:
+    """`lti-tool platform approve`: the operator vouches for a pending (or legacy) registration;
+    it launches and may call services from now on. `organisation` also goes on its deployments
+    that have none."""
+    platform = session.execute(
+        select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)
+    ).scalar_one_or_none()
+    if platform is None:
+        return None
+    platform.status = ACTIVE
+    platform.approved_at = platform.approved_at or now or utcnow()
+    if organisation:
+        platform.organisation_code = organisation
+        for deployment in platform.deployments:
+            deployment.organisation_code = deployment.organisation_code or organisation
     session.flush()
     return platform
 

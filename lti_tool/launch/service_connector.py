@@ -6,7 +6,13 @@ so two Canvas tenants (same issuer) would share a token (LTI.md, library defects
 - keys the token cache on (issuer, client_id, scopes), in Redis when configured (every worker
   shares it), in process memory otherwise, and drops a token a minute before it expires;
 - signs the `private_key_jwt` client assertion (https://www.imsglobal.org/spec/security/v1p0/#using-json-web-tokens-with-oauth-2-0-client-credentials-grant)
-  with the tool's current key, whose kid the JWKS publishes;
+  with the key store it is given — the registration's own key set when it has one (wiring picks
+  it), whose kid that key set's JWKS publishes;
+- refuses, before signing anything, a registration not trusted for services (pending, legacy, or
+  dynamic and not approved): such a platform chose its own client_id and token endpoint, and an
+  assertion sent there could be replayed at another LMS (issue 6, finding 6);
+- posts the assertion only to the registration's recorded token URL, never following a redirect
+  (a 307 would re-post it to wherever the platform points);
 - uses the process's shared `requests.Session` (timeouts, User-Agent).
 The library's `make_service_request` / `get_paginated_data` are reused unchanged.
 """
@@ -25,10 +31,42 @@ from pylti1p3.registration import Registration as LibraryRegistration
 from pylti1p3.service_connector import ServiceConnector
 
 from lti_tool import http
+from lti_tool.errors import Bilingual, ToolError
 from lti_tool.keys import KeyStore
 from lti_tool.launch.registry import Registration
 
 EXPIRY_MARGIN = 60  # seconds: refresh before the platform considers the token expired
+
+
+class ServiceNotAllowed(ToolError):
+    """No service call for this registration: a 403 page in a view, a plain exception in a worker
+    (catch it: retrying will not help until the operator approves the registration)."""
+
+    status = 403
+    code = "service_not_allowed"
+    title = Bilingual("Service non autorisé", "Service not allowed")
+
+
+def require_trusted(registration: Registration) -> None:
+    if not registration.trusted_for_services:
+        raise ServiceNotAllowed(
+            Bilingual(
+                "L'outil ne communique pas avec cette plateforme (notes, liste des participants) "
+                "tant que l'administrateur de l'outil ne l'a pas approuvée.",
+                "The tool does not call this platform's services (grades, class list) until the "
+                "tool's administrator approves it.",
+            ),
+            hint=Bilingual(
+                "Signalez-le à l'administrateur de l'outil (commande «\u00a0lti-tool platform "
+                "approve\u00a0»).",
+                "Tell the tool's administrator (command \u201clti-tool platform approve\u201d).",
+            ),
+            detail=(
+                f"service call refused for registration {registration.id} "
+                f"({registration.issuer} / {registration.client_id}): status={registration.status} "
+                f"origin={registration.origin} approved={registration.approved}"
+            ),
+        )
 
 
 class TokenCache(Protocol):
@@ -73,6 +111,7 @@ def token_cache_key(issuer: str, client_id: str, scopes: Sequence[str]) -> str:
 
 class ToolServiceConnector(ServiceConnector):
     def __init__(self, registration: Registration, keys: KeyStore, cache: TokenCache) -> None:
+        require_trusted(registration)  # before anything can be signed or sent
         library_registration = (
             LibraryRegistration()
             .set_issuer(registration.issuer)
@@ -114,8 +153,9 @@ class ToolServiceConnector(ServiceConnector):
                 "scope": " ".join(sorted(scopes)),
             },
             timeout=http.DEFAULT_TIMEOUT,
+            allow_redirects=False,
         )
-        if not response.ok:
+        if not 200 <= response.status_code < 300:  # a 3xx is `ok` to requests, not to us
             raise LtiServiceException("the platform refused the access token request", response)
         try:
             body = response.json()

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from lti_tool.db import utcnow
-from lti_tool.hot_sql import HotSQL
 from lti_tool.launch.context import LaunchContext
+from lti_tool.launch.hot_sql import HotSQL
 from lti_tool.launch.registry import Registration
 
 ACTIVITY_PARAM = "sexto_activity"

@@ -95,11 +95,13 @@ def _localised(name: str, text: Bilingual) -> dict[str, str]:
 
 def registration_request(urls: ToolUrls, flavour: Generic, *,
                          platform_scopes: tuple[str, ...] | None = None,
-                         deep_linking: bool = True) -> dict[str, Any]:
+                         deep_linking: bool = True, jwks_uri: str | None = None) -> dict[str, Any]:
     """The client registration the tool POSTs to the platform (DR 1.0 §3.5.2).
 
     `platform_scopes`, when the platform lists `scopes_supported`, narrows the request to those it
-    knows (some platforms refuse a registration asking for an unknown scope).
+    knows (some platforms refuse a registration asking for an unknown scope). `jwks_uri`: the
+    registration's own key set, so an assertion signed for it verifies for no other registration;
+    by default the tool's shared keys.
     """
     scopes = [s for s in SCOPES if platform_scopes is None or s in platform_scopes]
     messages = [flavour.registration_message({
@@ -116,7 +118,7 @@ def registration_request(urls: ToolUrls, flavour: Generic, *,
         "initiate_login_uri": urls.login,
         "redirect_uris": [urls.launch],
         **_localised("client_name", TOOL_NAME),
-        "jwks_uri": urls.jwks,
+        "jwks_uri": jwks_uri or urls.jwks,
         "logo_uri": urls.logo,
         "token_endpoint_auth_method": "private_key_jwt",
         "scope": " ".join(scopes),
@@ -165,6 +167,9 @@ def platform_add_command(issuer: str, client_id: str, auth_url: str, token_url: 
             f"--deployment-id {deployment_id}")
 
 
+# What the operator runs to hand an LMS administrator a one-time dynamic registration URL.
+INVITE_COMMAND = "lti-tool platform invite --organisation <organisation_code>"
+
 CANVAS_ENDPOINTS = {
     # Canvas's own, identical for every customer (Canvas doc "Configuring Canvas in the Tool").
     "issuer": "https://canvas.instructure.com",
@@ -193,6 +198,8 @@ def config_page() -> Any:
     return render_template(
         "launch/config.html", urls=urls, scopes=SCOPES, claims=CLAIMS,
         activity_param=ACTIVITY_PARAM, tool_name=TOOL_NAME, description=DESCRIPTION,
+        invite_command=INVITE_COMMAND,
+        approval_mode=current_app.extensions["settings"].registration_mode == "approval",
         moodle_site=moodle_site, site_rejected=bool(site) and moodle_site is None,
         moodle_command=platform_add_command(moodle["issuer"], "<client_id>", moodle["auth_url"],
                                             moodle["token_url"], moodle["jwks_url"],

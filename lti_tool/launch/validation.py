@@ -30,9 +30,14 @@ from sqlalchemy.orm import Session
 from lti_tool.errors import Bilingual, LaunchRefused
 from lti_tool.launch import claims as c
 from lti_tool.launch import id_token
+from lti_tool.launch.context import InvalidClaim, check_claim_types
 from lti_tool.launch.login_state import LoginStateStore
 from lti_tool.launch.platform_keys import KeySetUnavailable, PlatformKeyCache, UnknownKey
-from lti_tool.launch.registry import Registration, find_registration_and_deployment
+from lti_tool.launch.registry import (
+    Registration,
+    find_registration_and_deployment,
+    require_active,
+)
 
 log = logging.getLogger("lti_tool.launch")
 
@@ -90,8 +95,9 @@ class LaunchDeps:
     http: requests.Session
     tool_base_url: str
     leeway: int
-    # The browser binding: the cookie set at login, or the value read back from Platform Storage.
-    binding_for_state: Callable[[str], str | None]
+    # Whether this browser is the one that logged in (the login cookie, or the secret read back
+    # from Platform Storage): given the login record, says yes or no.
+    browser_bound: Callable[[dict[str, Any]], bool]
 
 
 class ToolMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
@@ -130,8 +136,7 @@ class ToolMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
                 "This login is unknown, expired or already used.",
                 detail=f"no login record for state {state[:12]}…",
             )
-        binding = self.deps.binding_for_state(state)
-        if binding is None or not hmac.compare_digest(binding, login["binding"]):
+        if not self.deps.browser_bound(login):
             raise refuse(
                 "state_not_bound",
                 "Le navigateur qui termine le lancement n'est pas celui qui l'a commencé "
@@ -233,6 +238,7 @@ class ToolMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
                 ),
                 detail=f"no registration for ({iss}, {client_id})",
             )
+        require_active(registration)  # a pending registration launches nothing
         self.registration = registration
         self._registration = None  # the library's Registration object is not used
         return self
@@ -311,6 +317,21 @@ class ToolMessageLaunch(MessageLaunch):  # type: ignore[type-arg]
     # -- 8, 9. message ---------------------------------------------------------------------------
     def validate_message(self) -> ToolMessageLaunch:
         body = self._jwt["body"]
+        try:
+            check_claim_types(body)
+        except InvalidClaim as exc:
+            raise refuse(
+                "bad_claim",
+                "Le jeton de lancement contient une donnée d'un type invalide.",
+                "The launch token carries a claim of the wrong type.",
+                hint=Bilingual(
+                    "Relancez l'activité. Si cela persiste, signalez-le à l'administrateur de la "
+                    "plateforme\u00a0: elle envoie des données non conformes à LTI\u00a01.3.",
+                    "Launch again. If it persists, tell the platform's administrator: it sends "
+                    "data that does not conform to LTI 1.3.",
+                ),
+                detail=str(exc),
+            ) from exc
         message_type = body.get(c.MESSAGE_TYPE)
         if message_type not in c.KNOWN_MESSAGE_TYPES:
             raise refuse(

@@ -10,6 +10,7 @@ reads it back with `lti.get_data` when the cookie did not survive.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import secrets
 from typing import Any
@@ -26,12 +27,15 @@ from flask import (
     url_for,
 )
 
-from lti_tool import http
+from lti_tool import framing, http, page_token
 from lti_tool.db import get_session
 from lti_tool.errors import Bilingual
 from lti_tool.launch import claims as c
-from lti_tool.launch import page_token
-from lti_tool.launch.registry import find_registration, find_registration_and_deployment
+from lti_tool.launch.registry import (
+    find_registration,
+    find_registration_and_deployment,
+    require_active,
+)
 from lti_tool.launch.services import activity_of, record_launch
 from lti_tool.launch.validation import LaunchDeps, ToolMessageLaunch, refuse
 from lti_tool.launch.wiring import key_cache, login_states, tool_keys
@@ -47,6 +51,10 @@ STORAGE_FIELD = "lti_storage_binding"
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _redirect_schemes(production: bool) -> tuple[str, ...]:
+    return ("https",) if production else ("https", "http")
 
 
 def _params() -> dict[str, str]:
@@ -84,13 +92,33 @@ def login() -> Any:
             "Cette plateforme n'est pas inscrite dans l'outil.",
             "This platform is not registered with the tool.",
             hint=Bilingual(
-                f"Administrateur de l'outil : inscrivez l'émetteur {iss} (client_id "
-                f"{client_id or '?'}) avec « lti-tool platform add » ou l'inscription dynamique "
-                f"({settings.base_url}/lti/register).",
+                f"Administrateur de l'outil\u00a0: inscrivez l'émetteur {iss} (client_id "
+                f"{client_id or '?'}) avec «\u00a0lti-tool platform add\u00a0» ou donnez à "
+                "l'administrateur de la plateforme une invitation à l'inscription dynamique "
+                "(«\u00a0lti-tool platform invite\u00a0»).",
                 f"Tool administrator: register issuer {iss} (client_id {client_id or '?'}) with "
-                f"`lti-tool platform add` or dynamic registration ({settings.base_url}/lti/register).",
+                "`lti-tool platform add`, or give the platform's administrator a dynamic "
+                "registration invitation (`lti-tool platform invite`).",
             ),
             detail=f"no registration for ({iss}, {client_id})",
+            status=403,
+        )
+    require_active(registration)  # a pending registration launches nothing
+    if urlsplit(registration.auth_url).scheme not in _redirect_schemes(settings.is_production):
+        # Never send a browser to plain http (or anything else) in production (issue 6, finding 8).
+        raise refuse(
+            "insecure_auth_url",
+            "L'adresse d'authentification inscrite pour cette plateforme n'est pas une adresse "
+            "https\u00a0: l'outil n'y envoie pas le navigateur.",
+            "The authentication address registered for this platform is not an https address: "
+            "the tool does not send the browser there.",
+            hint=Bilingual(
+                "Administrateur de l'outil\u00a0: réinscrivez la plateforme avec son adresse https "
+                "(lti-tool platform remove, puis lti-tool platform add).",
+                "Tool administrator: register the platform again with its https address "
+                "(lti-tool platform remove, then lti-tool platform add).",
+            ),
+            detail=f"auth_url {registration.auth_url!r} of registration {registration.id}",
             status=403,
         )
     if deployment_hint and deployment_pk is None:
@@ -113,6 +141,9 @@ def login() -> Any:
         secrets.token_urlsafe(24),
     )
     storage_target = params.get("lti_storage_target") or None
+    # A second secret, only ever handed to the platform's storage: the cookie's value is never
+    # accepted as a storage proof, and no proof at all for a login that did not use storage.
+    storage_binding = secrets.token_urlsafe(24) if storage_target else None
     login_states().save(
         state,
         {
@@ -123,6 +154,7 @@ def login() -> Any:
             "client_id": registration.client_id,
             "target_link_uri": target,
             "storage_target": storage_target,
+            "storage_binding": storage_binding,
         },
         settings.login_state_ttl,
     )
@@ -142,6 +174,7 @@ def login() -> Any:
     sep = "&" if "?" in registration.auth_url else "?"
     auth_url = registration.auth_url + sep + urlencode(auth_params)
     if storage_target:
+        framing.allow([registration.issuer, registration.auth_url])
         response = Response(
             render_template(
                 "launch/storage_login.html",
@@ -149,7 +182,7 @@ def login() -> Any:
                 target=storage_target,
                 origin=_origin(registration.auth_url),
                 key=STORAGE_KEY_PREFIX + state,
-                value=binding,
+                value=storage_binding,
             )
         )
         response.headers["Cache-Control"] = "no-store"
@@ -180,8 +213,16 @@ def launch() -> Any:
         if login and login.get("storage_target"):
             # Third-party cookie blocked: read the binding back from the platform's storage.
             registration = find_registration(get_session(), login["iss"], login["client_id"])
-            origin = _origin(registration.auth_url) if registration else "*"
-            return render_template(
+            if registration is None:
+                raise refuse(
+                    "unknown_registration",
+                    "Cette plateforme n'est plus inscrite dans l'outil.",
+                    "This platform is no longer registered with the tool.",
+                    detail=f"no registration for ({login['iss']}, {login['client_id']})",
+                )
+            origin = _origin(registration.auth_url)
+            framing.allow([registration.issuer, registration.auth_url])
+            page = Response(render_template(
                 "launch/storage_launch.html",
                 id_token=params.get("id_token", ""),
                 state=state,
@@ -189,7 +230,12 @@ def launch() -> Any:
                 origin=origin,
                 key=STORAGE_KEY_PREFIX + state,
                 field=STORAGE_FIELD,
-            )
+            ))
+            # The page's own POST must carry our Origin (checked below); with no-referrer the
+            # browser would send `Origin: null` (Fetch, "append a request Origin header").
+            page.headers["Referrer-Policy"] = "same-origin"
+            page.headers["Cache-Control"] = "no-store"
+            return page
     session = get_session()
     deps = LaunchDeps(
         session=session,
@@ -198,7 +244,7 @@ def launch() -> Any:
         http=http.session(),
         tool_base_url=settings.base_url,
         leeway=settings.jwt_leeway,
-        binding_for_state=lambda _s: cookie if cookie is not None else proof,
+        browser_bound=lambda login: _browser_bound(login, cookie, proof),
     )
     message = ToolMessageLaunch(params, deps)
     body = message.validated_body()
@@ -234,6 +280,25 @@ def launch() -> Any:
         partitioned=True,
     )
     return response
+
+
+def _browser_bound(login: dict[str, Any], cookie: str | None, proof: str | None) -> bool:
+    """The launch comes from the browser that logged in: the login's cookie, or — only for a login
+    that offered `lti_storage_target` — the secret it stored in the platform's storage, posted by
+    our own storage page. An attacker who ran a login knows its secrets and can make a victim's
+    browser post them (login CSRF); a cross-site form cannot carry our Origin, so a proof from
+    anywhere else is refused."""
+    if cookie is not None:
+        return hmac.compare_digest(cookie, str(login.get("binding", "")))
+    expected = login.get("storage_binding")
+    if proof is None or not login.get("storage_target") or not isinstance(expected, str):
+        if proof is not None:
+            log.warning("storage binding refused: the login did not use platform storage")
+        return False
+    if request.headers.get("Origin") != _origin(current_app.extensions["settings"].base_url):
+        log.warning("storage binding refused: posted from origin %r", request.headers.get("Origin"))
+        return False
+    return hmac.compare_digest(proof, expected)
 
 
 def _landing(message_type: str, viewer: page_token.Viewer, token: str) -> str:

@@ -9,11 +9,16 @@ from typing import Any
 from flask import Flask, current_app
 
 from lti_tool.db import get_session
-from lti_tool.keys import KeyStore, key_store
+from lti_tool.keys import KeyStore, key_store, registration_keys
 from lti_tool.launch.login_state import DatabaseLoginStates, LoginStateStore, RedisLoginStates
 from lti_tool.launch.platform_keys import PlatformKeyCache
 from lti_tool.launch.registry import Registration
-from lti_tool.launch.service_connector import MemoryTokenCache, RedisTokenCache, ToolServiceConnector
+from lti_tool.launch.service_connector import (
+    MemoryTokenCache,
+    RedisTokenCache,
+    ToolServiceConnector,
+    require_trusted,
+)
 
 
 def init_app(app: Flask) -> None:
@@ -44,8 +49,21 @@ def login_states() -> LoginStateStore:
 
 
 def service_connector(registration: Registration) -> ToolServiceConnector:
-    """AGS/NRPS calls for a registration, tokens shared per (issuer, client_id, scopes)."""
-    return ToolServiceConnector(registration, tool_keys(), current_app.extensions["token_cache"])
+    """AGS/NRPS calls for a registration, tokens shared per (issuer, client_id, scopes), signed
+    with the registration's own key set when it has one. Raises `ServiceNotAllowed` (nothing
+    signed, nothing sent) for a registration not trusted for services."""
+    require_trusted(registration)  # before its keys are even loaded
+    return ToolServiceConnector(
+        registration, signing_keys(registration.key_set), current_app.extensions["token_cache"]
+    )
+
+
+def signing_keys(key_set: str | None) -> KeyStore:
+    """What the tool signs with for a registration (`Registration.key_set`, `Platform.key_set`):
+    its own key set, else the shared tool key."""
+    if key_set is None:
+        return tool_keys()
+    return registration_keys(current_app.extensions["settings"].keys_dir, key_set)
 
 
 def key_cache() -> PlatformKeyCache:

@@ -15,8 +15,8 @@ import jwt
 import pytest
 from sqlalchemy import select
 
+from lti_tool import page_token
 from lti_tool.db import get_session
-from lti_tool.launch import page_token
 from lti_tool.models import ResourceLink
 from tests.support.minted import DROP, LTI, TOOL_URL, MintedPlatform, minted_platform
 

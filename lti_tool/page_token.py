@@ -1,0 +1,254 @@
+"""The page token: after the launch, pages do not depend on third-party cookies; every page and form
+carries a short-lived signed token bound to the learner, the registration (platform), the resource
+link and the launch. Used by every feature (case player, instructor page, deep linking…).
+
+- Idle lifetime `page_token_ttl`: each page hands out a fresh token, so an active learner never
+  runs out; an idle one relaunches from the LMS.
+- Absolute lifetime `session_max_age` counted from the launch (carried in the token): the sliding
+  refresh never extends a session past it (tokens travel in URLs, which end up in histories and
+  logs).
+- Tenant binding: every request that reads a token checks, in one primary-key query cached for the
+  request, that the learner still exists and belongs to that platform, that the platform is still
+  registered and active, and that the resource link and course named belong to it. A removed
+  registration's tokens stop working at once; a token can never read a row that reuses its ids.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flask import current_app, g, request
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
+
+from lti_tool.db import get_session
+from lti_tool.errors import AccessDenied, Bilingual, SessionExpired
+
+F = TypeVar("F", bound=Callable[..., Any])
+PARAM = "t"
+HEADER = "X-Page-Token"
+ACTIVE = "active"
+# A launch time this far in the future is not one we signed at a launch (clock steps aside).
+_CLOCK_SKEW = 300
+
+
+def now() -> int:
+    """The one clock of page tokens (signing time, idle and absolute lifetimes)."""
+    return int(time.time())
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking at a page: what the token carries, nothing else."""
+
+    learner_id: int
+    platform_id: int
+    resource_link_pk: int | None
+    course_id: int | None
+    launch_id: str
+    role: str
+    locale: str
+    activity: str
+    # When the launch happened (epoch seconds): the start of the absolute session lifetime.
+    launched_at: int = field(default_factory=now)
+
+    @property
+    def is_instructor(self) -> bool:
+        return self.role == "instructor"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the page says is signed in (the token's learner, read from the database)."""
+
+    name: str | None
+    course: str | None
+
+
+class _Signer(TimestampSigner):
+    def get_timestamp(self) -> int:
+        return now()
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    ser = current_app.extensions.get("page_token_serializer")
+    if ser is None:
+        ser = URLSafeTimedSerializer(
+            current_app.config["SECRET_KEY"], salt="lti-page-token", signer=_Signer
+        )
+        current_app.extensions["page_token_serializer"] = ser
+    return ser  # type: ignore[no-any-return]
+
+
+def issue(viewer: Viewer) -> str:
+    return _serializer().dumps(
+        [
+            viewer.learner_id,
+            viewer.platform_id,
+            viewer.resource_link_pk,
+            viewer.course_id,
+            viewer.launch_id,
+            viewer.role,
+            viewer.locale,
+            viewer.activity,
+            viewer.launched_at,
+        ]
+    )
+
+
+EXPIRED = Bilingual(
+    "Votre session dans l'activité a expiré. Relancez-la depuis votre cours\u00a0: "
+    "vos réponses enregistrées sont conservées.",
+    "Your session in the activity has expired. Launch it again from your course: "
+    "your saved answers are kept.",
+)
+INVALID = Bilingual(
+    "Le jeton de session de cette page est invalide. Relancez l'activité depuis votre cours.",
+    "This page's session token is not valid. Launch the activity again from your course.",
+)
+REVOKED = Bilingual(
+    "Cette session n'est plus valide\u00a0: la plateforme qui a lancé l'activité ou votre profil "
+    "n'est plus inscrit dans l'outil.",
+    "This session is no longer valid: the platform that launched the activity, or your profile, "
+    "is no longer registered in the tool.",
+)
+REVOKED_HINT = Bilingual(
+    "Relancez l'activité depuis votre cours. Si le problème persiste, communiquez avec "
+    "l'administrateur ou l'administratrice de votre plateforme.",
+    "Launch the activity again from your course. If the problem persists, contact your "
+    "platform's administrator.",
+)
+NOT_ACTIVE = Bilingual(
+    "L'inscription de la plateforme qui a lancé l'activité n'est pas active (en attente "
+    "d'approbation ou suspendue).",
+    "The registration of the platform that launched the activity is not active (awaiting "
+    "approval or suspended).",
+)
+
+
+def read(token: str | None) -> Viewer:
+    """The token's Viewer, signature and both lifetimes checked (no database access)."""
+    if not token:
+        raise SessionExpired(EXPIRED, detail="no page token")
+    settings = current_app.extensions["settings"]
+    try:
+        data = _serializer().loads(token, max_age=settings.page_token_ttl)
+    except SignatureExpired as exc:
+        raise SessionExpired(EXPIRED, detail="page token expired") from exc
+    except BadSignature as exc:
+        raise SessionExpired(
+            INVALID, detail="page token signature invalid", status=403, code="bad_token"
+        ) from exc
+    # Nine fields exactly: a token signed before the launch time was carried has no absolute
+    # lifetime and must not be accepted (the default launch time would make it new).
+    if not isinstance(data, list) or len(data) != 9 or not isinstance(data[8], int):
+        raise SessionExpired(INVALID, detail="page token shape", status=403, code="bad_token")
+    viewer = Viewer(*data)
+    age = now() - viewer.launched_at
+    if age > settings.session_max_age:
+        raise SessionExpired(EXPIRED, detail=f"session older than {settings.session_max_age}s")
+    if age < -_CLOCK_SKEW:
+        raise SessionExpired(
+            INVALID, detail="page token launched in the future", status=403, code="bad_token"
+        )
+    return viewer
+
+
+# One primary-key lookup per table (learner, platform, course, resource link), written by hand and
+# run on the request's DBAPI connection: it runs before every page, and building a SQLAlchemy
+# statement costs more than the query itself (see launch/hot_sql.py).
+_BINDING = (
+    "SELECT p.status, l.name, l.given_name, l.family_name, c.id, c.title, r.id, p.name "
+    "FROM learner l JOIN platform p ON p.id = l.platform_id "
+    "LEFT JOIN course c ON c.id = :course AND c.platform_id = l.platform_id "
+    "LEFT JOIN resource_link r ON r.id = :link AND r.platform_id = l.platform_id "
+    "WHERE l.id = :learner AND l.platform_id = :platform"
+)
+_BINDING_PG = (
+    _BINDING.replace(":course", "%(course)s")
+    .replace(":link", "%(link)s")
+    .replace(":learner", "%(learner)s")
+    .replace(":platform", "%(platform)s")
+)
+
+
+def check_live(session: Session, viewer: Viewer) -> Identity:
+    """Refuses the token unless its learner, platform, course and link are still one live tenant.
+
+    Returns what the page shows about who is signed in.
+    """
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(
+            _BINDING_PG if postgres else _BINDING,
+            {
+                "learner": viewer.learner_id,
+                "platform": viewer.platform_id,
+                "course": viewer.course_id,
+                "link": viewer.resource_link_pk,
+            },
+        )
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    where = f"learner={viewer.learner_id} platform={viewer.platform_id}"
+    if row is None:
+        raise SessionExpired(REVOKED, hint=REVOKED_HINT, code="session_revoked",
+                             detail=f"page token of a removed learner or registration: {where}")
+    status, name, given, family, course_pk, course_title, link_pk, platform_name = row
+    if status != ACTIVE:
+        raise AccessDenied(NOT_ACTIVE, hint=REVOKED_HINT, code="registration_not_active",
+                           detail=f"page token of a {status} registration: {where}")
+    if (viewer.course_id is not None and course_pk is None) or (
+        viewer.resource_link_pk is not None and link_pk is None
+    ):
+        raise SessionExpired(
+            REVOKED, hint=REVOKED_HINT, code="session_revoked",
+            detail=f"page token names a course or link gone from its platform: {where} "
+            f"course={viewer.course_id} link={viewer.resource_link_pk}",
+        )
+    display = name or " ".join(part for part in (given, family) if part) or None
+    return Identity(display, course_title or platform_name or None)
+
+
+def token_from_request() -> str | None:
+    return request.values.get(PARAM) or request.headers.get(HEADER)
+
+
+def require_viewer(view: F) -> F:
+    """Decorator: the page needs a valid token of a live tenant; sets `g.viewer`, `g.page_token`
+    and `g.identity` (shown in the page header, so a session opened by someone else's link is
+    visible)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        viewer = read(token_from_request())
+        identity = _identity_for(viewer)
+        g.viewer = viewer
+        g.identity = identity
+        g.locale = (
+            request.args.get("lang") if request.args.get("lang") in ("fr", "en") else viewer.locale
+        )
+        g.page_token = issue(
+            viewer
+            if g.locale == viewer.locale
+            else Viewer(**{**viewer.__dict__, "locale": g.locale})
+        )
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _identity_for(viewer: Viewer) -> Identity:
+    """`check_live` once per request and viewer (a view may be reached through several checks)."""
+    cache: dict[Viewer, Identity] = g.setdefault("page_token_live", {})
+    identity = cache.get(viewer)
+    if identity is None:
+        identity = cache[viewer] = check_live(get_session(), viewer)
+    return identity
