@@ -11,10 +11,12 @@ export LTI_TOOL_ENV ?= dev
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(INSTALLED): pyproject.toml
+# Exact versions and hashes from requirements.lock (made by `make lock`), so a new release upstream
+# cannot break a fresh clone; the tool itself is installed on top without resolving anything.
+$(INSTALLED): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 install: $(INSTALLED) ## create the virtual environment and install the tool
@@ -32,10 +34,18 @@ test-setup: install ## test prerequisites: PostgreSQL, Redis, Chromium, axe-core
 lint: install ## ruff
 	$(BIN)/ruff check lti_tool tests bench migrations
 
+typecheck: install ## mypy on the package (settings in pyproject.toml)
+	$(BIN)/mypy
+
+lock: ## re-pin every dependency (uv from PyPI) after editing pyproject.toml
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml build-requirements.in --extra test --extra demo --python-version 3.11 \
+	  --generate-hashes -o requirements.lock
+
 translations: install ## recompile the French catalogues after editing a .po
 	for d in $$(find lti_tool -type d -name translations); do $(BIN)/pybabel compile -d $$d -D messages; done
 
-test: test-setup lint ## every test: on SQLite, then on PostgreSQL + Redis
+test: test-setup lint typecheck ## every test: on SQLite, then on PostgreSQL + Redis
 	$(BIN)/lti-tool cases validate
 	LTI_TEST_BACKEND=sqlite $(BIN)/pytest -q
 	LTI_TEST_BACKEND=postgres $(BIN)/pytest -q
@@ -44,4 +54,4 @@ bench: setup ## launch and case-step benchmarks (prints figures)
 	$(BIN)/python bench/launch.py
 	$(BIN)/python bench/cases.py
 
-.PHONY: help install setup run test-setup lint translations test bench
+.PHONY: help install setup run test-setup lint typecheck lock translations test bench

@@ -6,11 +6,11 @@ It does no I/O (no migrations, no network, no key generation): those are CLI com
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Flask
 
+from lti_tool import logs
 from lti_tool.config import Settings, load_settings
 
 
@@ -24,7 +24,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
                       TESTING=settings.env == "test", PREFERRED_URL_SCHEME="https"
                       if settings.base_url.startswith("https") else "http")
     app.extensions["settings"] = settings
-    logging.getLogger("lti_tool").setLevel(settings.log_level)
+    logs.configure(settings.log_level)
 
     from lti_tool import db, errors, framing, i18n
     from lti_tool.cases.views import bp as cases_bp

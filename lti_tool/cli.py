@@ -97,14 +97,32 @@ def keys_rotate() -> None:
 @keys.command("list")
 @with_appcontext
 def keys_list() -> None:
-    """Keys and their status."""
+    """Keys and their status; then each registration's own key set and who uses it."""
+    from sqlalchemy import select
+
+    from lti_tool.db import get_session
+    from lti_tool.keys import registration_key_sets, registration_keys
     from lti_tool.launch.wiring import tool_keys
+    from lti_tool.models import Platform
 
     entries = tool_keys().listing()
     if not entries:
         click.echo("no keys: run `lti-tool keys generate`")
     for entry in entries:
         click.echo(f"{entry['kid']}  {entry['status']:<8}  created {entry['created_at']}")
+    keys_dir = _settings().keys_dir
+    users = {key_set: f"{issuer} client_id={client_id}" for key_set, issuer, client_id in get_session()
+             .execute(select(Platform.key_set, Platform.issuer, Platform.client_id)
+                      .where(Platform.key_set.is_not(None)))}
+    on_disk = registration_key_sets(keys_dir)
+    for key_set in on_disk:
+        kids = ", ".join(k.kid for k in registration_keys(keys_dir, key_set).keys())
+        # A key set no registration names is left by a removed or failed registration.
+        click.echo(f"registration key set {key_set}  kid {kids}  "
+                   f"used by: {users.get(key_set, '(none)')}")
+    for key_set in sorted(set(users) - set(on_disk)):
+        click.echo(f"registration key set {key_set}  MISSING (used by: {users[key_set]}): restore "
+                   f"{keys_dir / 'registrations' / key_set} from a backup")
 
 
 # -- platforms ----------------------------------------------------------------------------------
@@ -139,6 +157,16 @@ def platform_add(
     from lti_tool.db import get_session
     from lti_tool.launch.registry import RegistrationConflict, add_platform
 
+    if _settings().is_production:
+        # The browser is sent to auth_url and assertions to token_url: never over plain http.
+        insecure = [
+            f"--{name}" for name, url in (("auth-url", auth_url), ("token-url", token_url),
+                                          ("jwks-url", jwks_url)) if not url.startswith("https://")
+        ]
+        if insecure:
+            raise click.ClickException(
+                f"{', '.join(insecure)} must be https:// URLs in production"
+            )
     session = get_session()
     try:
         reg = add_platform(
@@ -152,6 +180,7 @@ def platform_add(
             organisation=organisation,
             family=family,
             name=name,
+            origin="cli",
         )
     except RegistrationConflict as exc:
         raise click.ClickException(str(exc)) from exc
@@ -165,7 +194,8 @@ def platform_add(
 @platform.command("list")
 @with_appcontext
 def platform_list() -> None:
-    """Registered platforms and their deployments."""
+    """Registrations: status, origin, organisation, deployments, and where client assertions go
+    (token endpoint, authorization server)."""
     from lti_tool.db import get_session
     from lti_tool.launch.registry import list_platforms
 
@@ -174,9 +204,64 @@ def platform_list() -> None:
         click.echo("no platform registered")
     for p in platforms:
         deployments = ", ".join(d.deployment_id for d in p.deployments) or "(none)"
+        approved = f" approved {p.approved_at:%Y-%m-%d}" if p.approved_at else ""
         click.echo(
-            f"{p.issuer}  client_id={p.client_id}  family={p.family}  deployments: {deployments}"
+            f"{p.issuer}  client_id={p.client_id}  status={p.status}{approved}  origin={p.origin}  "
+            f"organisation={p.organisation_code or '-'}  family={p.family}  "
+            f"deployments: {deployments}\n"
+            f"    token endpoint: {p.token_url}\n"
+            f"    authorization_server (assertion aud): {p.auth_audience or p.token_url}\n"
+            f"    signing keys: {'own key set ' + p.key_set if p.key_set else 'shared'}"
         )
+
+
+@platform.command("approve")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.option("--organisation", default=None, help="school board / organisation code")
+@with_appcontext
+def platform_approve(issuer: str, client_id: str, organisation: str | None) -> None:
+    """Approve a pending (or legacy) registration: it launches and may call services."""
+    from lti_tool.db import get_session
+    from lti_tool.launch.registry import approve_platform
+
+    session = get_session()
+    reg = approve_platform(session, issuer, client_id, organisation=organisation)
+    if reg is None:
+        raise click.ClickException("nothing matched: see `lti-tool platform list`")
+    session.commit()
+    click.echo(
+        f"approved {reg.issuer} client_id={reg.client_id} origin={reg.origin} "
+        f"organisation={reg.organisation_code or '-'}; token endpoint {reg.token_url}"
+    )
+
+
+@platform.command("invite")
+@click.option("--organisation", default=None, help="school board / organisation code recorded "
+              "on the registration")
+@click.option("--expires", default=None, help="lifetime, e.g. 7d, 12h, 30m (default: 7d)")
+@click.option("--note", default="", help="who it is for (shown by nothing but the database)")
+@with_appcontext
+def platform_invite(organisation: str | None, expires: str | None, note: str) -> None:
+    """Print a one-time dynamic registration URL for an LMS administrator."""
+    from lti_tool.db import get_session
+    from lti_tool.launch.invitations import create_invitation, invitation_url, parse_duration
+
+    settings = _settings()
+    try:
+        ttl = parse_duration(expires) if expires else settings.invitation_ttl
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--expires") from exc
+    session = get_session()
+    invitation, secret = create_invitation(session, ttl=ttl, organisation=organisation, note=note)
+    session.commit()
+    click.echo(invitation_url(settings.base_url, secret))
+    click.echo(
+        f"one use, expires {invitation.expires_at:%Y-%m-%d %H:%M} UTC"
+        f"{', organisation ' + organisation if organisation else ''}: paste it as the tool URL "
+        "of a dynamic registration (Moodle: Tool URL → Add LTI Advantage; Canvas: LTI Registration)",
+        err=True,
+    )
 
 
 @platform.command("remove")

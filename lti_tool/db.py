@@ -127,12 +127,11 @@ def upsert(
     One statement instead of SELECT-then-INSERT, so two concurrent launches of the same learner
     never race into a unique-constraint error.
     """
+    from sqlalchemy.dialects import postgresql, sqlite
+
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(model).values(**values)
+    stmt: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+    stmt = stmt.values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(keys), set_={name: stmt.excluded[name] for name in update}
     ).returning(model.id)

@@ -46,9 +46,9 @@ def init_app(app: Flask) -> None:
             args = {k: v for k, v in request.args.items() if k not in ("lang", "t")}
             from flask import url_for
 
-            switch = url_for(
-                request.endpoint, **(request.view_args or {}), **args, lang=other, t=g.page_token
-            )
+            values: dict[str, Any] = {**(request.view_args or {}), **args, "lang": other,
+                                      "t": g.page_token}
+            switch = url_for(request.endpoint, **values)
         return {
             "page_lang": lang,
             "other_lang": other,

@@ -81,7 +81,7 @@ def _serializer() -> URLSafeTimedSerializer:
             current_app.config["SECRET_KEY"], salt="lti-page-token", signer=_Signer
         )
         current_app.extensions["page_token_serializer"] = ser
-    return ser  # type: ignore[no-any-return]
+    return ser
 
 
 def issue(viewer: Viewer) -> str:

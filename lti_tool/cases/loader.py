@@ -314,7 +314,9 @@ def _schema_problem(err: ValidationError) -> tuple[list[Any], str]:
         return path, "needs at least one decision and the ending node"
     if validator == "uniqueItems":
         seen: list[Any] = []
-        dupes = [v for v in inst if v in seen or seen.append(v)]
+        dupes: list[Any] = []
+        for v in inst:
+            (dupes if v in seen else seen).append(v)
         return path, f"lists {', '.join(repr(d) for d in dupes)} more than once"
     if validator == "minimum":
         return path, f"must be at least {value}, found {inst!r}"

@@ -13,9 +13,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -395,7 +395,7 @@ def _checked_text(text: str) -> str:
 # The step's hot path uses three prepared Core statements: the ORM unit of work and building a
 # statement per request cost more than the rest of a step. Only an unfinished attempt takes a step,
 # so writing the finish columns on every step leaves them as they were until the last one.
-_attempt = Attempt.__table__
+_attempt = cast(Table, Attempt.__table__)
 _LOCK = (_attempt.c.id == bindparam("b_id")) & (_attempt.c.version == bindparam("b_version"))
 _STEP = update(_attempt).where(_LOCK).values(
     version=bindparam("b_next"), **{c: bindparam(c) for c in (
@@ -403,7 +403,7 @@ _STEP = update(_attempt).where(_LOCK).values(
 _ACKNOWLEDGE = update(_attempt).where(_LOCK).values(
     version=bindparam("b_next"), feedback_seq=bindparam("feedback_seq"),
     updated_at=bindparam("updated_at"))
-_INSERT_EVENT = insert(AttemptEvent.__table__)
+_INSERT_EVENT = insert(cast(Table, AttemptEvent.__table__))
 
 
 def _versioned_update(session: Session, attempt: Attempt, statement: Any,

@@ -1,27 +1,35 @@
-"""LTI Dynamic Registration 1.0 (https://www.imsglobal.org/spec/lti-dr/v1p0) at `/lti/register`.
+"""LTI Dynamic Registration 1.0 (https://www.imsglobal.org/spec/lti-dr/v1p0) at `/lti/register`,
+by invitation.
 
-1. The platform opens `/lti/register?openid_configuration=…&registration_token=…` in an iframe or a
-   window (§3.3). The tool fetches the platform's OpenID configuration, checks it (§3.5.1: the
-   issuer is there and the configuration URL starts with it; the endpoints and the LTI platform
-   configuration are there) and shows the administrator what it is about to register.
-2. The administrator confirms: a POST carrying, in a hidden field, the configuration URL and the
-   token signed with SECRET_KEY (itsdangerous) — the page works without cookies inside the LMS
-   iframe, and the POST can only register a configuration the tool itself fetched and checked.
-3. The tool re-fetches the configuration, POSTs its client registration to `registration_endpoint`
-   with the token as bearer (§3.5.2), stores the platform's answer (client_id, deployment_id) with
-   `registry.add_platform`, and ends with a page that posts `org.imsglobal.lti.close` to the
-   platform (§3.6) from a self-hosted script.
+0. The operator runs `lti-tool platform invite` and hands the LMS administrator the one-time URL
+   `/lti/register?invite=<secret>` (invitations.py); the platform appends its parameters to it.
+   Without a valid invitation the tool refuses with a 403 page and fetches nothing (issue 6,
+   findings 1–2). With `LTI_TOOL_REGISTRATION=approval`, a registration without an invitation goes
+   through but is stored *pending*: it launches nothing and calls no service until
+   `lti-tool platform approve`.
+1. The platform opens `/lti/register?invite=…&openid_configuration=…&registration_token=…` in an
+   iframe or a window (§3.3). The tool fetches the platform's OpenID configuration, checks it
+   (§3.5.1: the issuer is there and the configuration URL starts with it; the endpoints and the LTI
+   platform configuration are there) and shows the administrator what it is about to register.
+2. The administrator confirms: a POST carrying, in a hidden field, the configuration URL, the token
+   and the invitation signed with SECRET_KEY (itsdangerous) — the page works without cookies inside
+   the LMS iframe, and the POST can only register a configuration the tool itself fetched and checked.
+3. The tool re-checks the invitation, re-fetches the configuration, creates the registration's own
+   signing key set, POSTs its client registration (with that key set's `jwks_uri`) to
+   `registration_endpoint` with the token as bearer (§3.5.2), then, in one transaction, consumes the
+   invitation and stores the platform's answer (client_id, deployment_id) with
+   `registry.add_platform`; it ends with a page that posts `org.imsglobal.lti.close` to the platform
+   (§3.6) from a self-hosted script.
 
 Canvas may answer without a deployment_id (deployments exist once the key is installed): the
 registration is then stored without deployments; the page, and the first launch's refusal page,
 give the exact `lti-tool platform add … --deployment-id` command (platforms.py: per-LMS details).
-Every failure is a `ToolError` (4xx) with a bilingual message; the platform's answer goes to the
-log.
+Every failure is a `ToolError` (4xx) with a bilingual message; what the platform answered goes to
+the log only, never to the page (the tool must not relay what some address answered).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -34,9 +42,24 @@ from lti_tool import http
 from lti_tool.db import get_session
 from lti_tool.errors import Bilingual, ToolError
 from lti_tool.i18n import current_lang
+from lti_tool.keys import new_registration_key_set
 from lti_tool.launch import claims as c
+from lti_tool.launch.invitations import (
+    INVITE_PARAM,
+    Invitation,
+    admit_registration,
+    consume_invitation,
+)
 from lti_tool.launch.platforms import Generic, for_family
-from lti_tool.launch.registry import RegistrationConflict, add_platform, guess_family
+from lti_tool.launch.registration_keys import key_set_url
+from lti_tool.launch.registry import (
+    ACTIVE,
+    PENDING,
+    RegistrationConflict,
+    add_platform,
+    approve_command,
+    guess_family,
+)
 from lti_tool.launch.tool_config import (
     TOOL_CONFIGURATION,
     platform_add_command,
@@ -179,6 +202,23 @@ def _bearer(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
+UNREACHABLE_HINT = Bilingual("Vérifiez que l'outil peut joindre la plateforme, puis recommencez.",
+                             "Check that the tool can reach the platform, then try again.")
+
+
+def _forbidden_target(exc: http.HttpError) -> RegistrationFailed:
+    return _fail("Cette adresse n'est pas permise : l'outil n'appelle pas les adresses "
+                 "locales ou privées qui ne lui ont pas été ouvertes.",
+                 "This address is not allowed: the tool does not call local or private addresses "
+                 "it was not opened to.",
+                 detail=f"{exc}", status=403, code="forbidden_target",
+                 hint=Bilingual("Administrateur de l'outil : pour une plateforme sur un "
+                                "réseau privé, ouvrez ce réseau avec "
+                                "LTI_TOOL_OUTBOUND_PRIVATE_NETWORKS.",
+                                "Tool administrator: for a platform on a private network, open "
+                                "that network with LTI_TOOL_OUTBOUND_PRIVATE_NETWORKS."))
+
+
 def fetch_configuration(url: str, token: str | None) -> PlatformConfiguration:
     if not url or not _allowed_url(url):
         raise _fail("L'adresse de configuration OpenID reçue de la plateforme est absente ou "
@@ -188,14 +228,14 @@ def fetch_configuration(url: str, token: str | None) -> PlatformConfiguration:
     try:
         # Canvas wants the registration token on this request too; Moodle ignores it.
         doc = http.get_json(url, headers={"Accept": "application/json", **_bearer(token)})
+    except http.HttpForbiddenTarget as exc:
+        raise _forbidden_target(exc) from exc
     except http.HttpUnavailable as exc:
-        raise _fail("La plateforme est injoignable : sa configuration OpenID n'a pas pu être lue.",
+        raise _fail("La plateforme est injoignable : sa configuration OpenID n'a pas pu être "
+                    "lue.",
                     "The platform cannot be reached: its OpenID configuration could not be read.",
                     detail=f"{exc} {exc.body}", status=424, code="platform_unreachable",
-                    hint=Bilingual("Vérifiez que l'outil peut joindre la plateforme, puis "
-                                   "recommencez.",
-                                   "Check that the tool can reach the platform, then try again."),
-                    ) from exc
+                    hint=UNREACHABLE_HINT) from exc
     except http.HttpError as exc:
         raise _fail("La plateforme a refusé de donner sa configuration OpenID.",
                     "The platform refused to give its OpenID configuration.",
@@ -204,38 +244,31 @@ def fetch_configuration(url: str, token: str | None) -> PlatformConfiguration:
 
 
 # -- the registration ------------------------------------------------------------------------------
-def _platform_message(body: str) -> str:
-    """A short, readable excerpt of the platform's error (OAuth `error_description`, else text)."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict):
-        parts = [str(doc[k]) for k in ("error", "error_description", "message") if doc.get(k)]
-        if parts:
-            return " — ".join(parts)[:300]
-    return body.strip()[:300]
-
-
 def register_with_platform(config: PlatformConfiguration, token: str | None,
                            payload: dict[str, Any]) -> dict[str, Any]:
-    """POST the client registration (DR 1.0 §3.5.2); the platform's answer (§3.6)."""
+    """POST the client registration (DR 1.0 §3.5.2); the platform's answer (§3.6). Its error body
+    goes to the log: the page says only that the platform refused or could not be reached."""
     try:
         response = http.request("POST", config.registration_endpoint, json=payload,
                                 headers={"Accept": "application/json", **_bearer(token)})
+    except http.HttpForbiddenTarget as exc:
+        raise _forbidden_target(exc) from exc
     except http.HttpUnavailable as exc:
-        raise _fail("La plateforme est injoignable ou en erreur : l'inscription n'a pas été faite.",
+        raise _fail("La plateforme est injoignable ou en erreur : l'inscription n'a pas été "
+                    "faite.",
                     "The platform cannot be reached or failed: the registration was not made.",
-                    detail=f"{exc} {exc.body}", status=424, code="platform_unreachable") from exc
+                    detail=f"{exc} {exc.body}", status=424, code="platform_unreachable",
+                    hint=UNREACHABLE_HINT) from exc
     except http.HttpRefused as exc:
-        said = _platform_message(exc.body)
-        raise _fail(f"La plateforme a refusé l'inscription (HTTP {exc.status}) : {said}",
-                    f"The platform refused the registration (HTTP {exc.status}): {said}",
+        raise _fail("La plateforme a refusé l'inscription.",
+                    "The platform refused the registration.",
                     detail=f"{exc} {exc.body}", code="registration_refused",
-                    hint=Bilingual("Le jeton d'inscription est peut-être expiré ou déjà utilisé : "
-                                   "recommencez depuis la plateforme.",
+                    hint=Bilingual("Le jeton d'inscription est peut-être expiré ou déjà utilisé : "
+                                   "recommencez depuis la plateforme. Le journal de l'outil "
+                                   "contient sa réponse.",
                                    "The registration token may have expired or been used already: "
-                                   "start again from the platform.")) from exc
+                                   "start again from the platform. The tool's log has its answer."),
+                    ) from exc
     try:
         doc = response.json()
     except ValueError:
@@ -270,11 +303,12 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=FORM_SALT)
 
 
-def sign_form(config_url: str, token: str | None) -> str:
-    return _serializer().dumps({"c": config_url, "t": token or ""})
+def sign_form(config_url: str, token: str | None, invite: str | None) -> str:
+    return _serializer().dumps({"c": config_url, "t": token or "", "i": invite or ""})
 
 
-def read_form(value: str | None) -> tuple[str, str | None]:
+def read_form(value: str | None) -> tuple[str, str | None, str | None]:
+    """(configuration URL, registration token, invitation secret) from the signed form."""
     try:
         data = _serializer().loads(value or "", max_age=FORM_MAX_AGE)
     except SignatureExpired as exc:
@@ -289,7 +323,8 @@ def read_form(value: str | None) -> tuple[str, str | None]:
         raise _fail("Le formulaire d'inscription est invalide.",
                     "The registration form is not valid.", detail="registration form shape",
                     code="registration_form_invalid")
-    return data["c"], data.get("t") or None
+    invite = data.get("i")
+    return data["c"], data.get("t") or None, invite if isinstance(invite, str) and invite else None
 
 
 def _no_store(response: Response) -> Response:
@@ -297,9 +332,18 @@ def _no_store(response: Response) -> Response:
     return response
 
 
+def _admit(invite: str | None) -> Invitation | None:
+    """The invitation, or None for a registration kept pending (approval mode); refuses otherwise.
+    Runs before any outbound call: an uninvited caller makes the tool fetch nothing."""
+    mode = current_app.extensions["settings"].registration_mode
+    return admit_registration(get_session(), invite, mode)
+
+
 # -- views -----------------------------------------------------------------------------------------
 @bp.get("/lti/register")
 def start() -> Response:
+    invite = request.args.get(INVITE_PARAM) or None
+    invitation = _admit(invite)
     config_url = request.args.get("openid_configuration", "")
     token = request.args.get("registration_token") or None
     config = fetch_configuration(config_url, token)
@@ -308,22 +352,34 @@ def start() -> Response:
                                    deep_linking=config.supports_deep_linking)
     return _no_store(Response(render_template(
         "launch/register.html", config=config, urls=urls, payload=payload,
-        scopes=payload["scope"].split(), form_value=sign_form(config_url, token),
-        field=FORM_FIELD, placements=_placements(payload),
+        scopes=payload["scope"].split(), form_value=sign_form(config_url, token, invite),
+        field=FORM_FIELD, placements=_placements(payload), invitation=invitation,
+        pending=invitation is None, key_set_example=key_set_url(urls.base, "…"),
         switch_url=url_for("registration.start", openid_configuration=config_url,
-                           registration_token=token, lang=_other_lang()))))
+                           registration_token=token, invite=invite, lang=_other_lang()))))
 
 
 @bp.post("/lti/register")
 def confirm() -> Response:
-    config_url, token = read_form(request.form.get(FORM_FIELD))
+    config_url, token, invite = read_form(request.form.get(FORM_FIELD))
+    invitation = _admit(invite)
+    settings = current_app.extensions["settings"]
     config = fetch_configuration(config_url, token)
     urls = tool_urls()
+    # The registration's own signing key, made before the platform learns its jwks_uri: what the
+    # tool signs for it (client assertions) then verifies for no other registration (finding 6).
+    key_set = new_registration_key_set(settings.keys_dir)
     payload = registration_request(urls, config.flavour, platform_scopes=config.scopes_supported,
-                                   deep_linking=config.supports_deep_linking)
+                                   deep_linking=config.supports_deep_linking,
+                                   jwks_uri=key_set_url(urls.base, key_set))
     answer = register_with_platform(config, token, payload)
     client_id, deployment_id = parse_registration_answer(answer)
     session = get_session()
+    organisation = invitation.organisation_code if invitation else None
+    if invitation is not None:
+        # In the transaction that stores the registration: of two confirmations racing with one
+        # invitation, one updates the row and the other is refused (and rolled back).
+        consume_invitation(session, invitation)
     try:
         add_platform(session, issuer=config.issuer, client_id=client_id,
                      auth_url=config.authorization_endpoint, token_url=config.token_endpoint,
@@ -333,23 +389,31 @@ def confirm() -> Response:
                      auth_audience=(config.authorization_server
                                     if config.authorization_server not in (None,
                                                                            config.token_endpoint)
-                                    else None))
+                                    else None),
+                     organisation=organisation,
+                     origin="invitation" if invitation else "dynamic",
+                     status=ACTIVE if invitation else PENDING,
+                     invitation_id=invitation.id if invitation else None,
+                     key_set=key_set, must_be_new=True)
     except RegistrationConflict as exc:
-        raise _fail("Cette plateforme est déjà inscrite avec d'autres adresses pour ce client_id.",
-                    "This platform is already registered with other addresses for this client_id.",
+        raise _fail("Cette plateforme est déjà inscrite dans l'outil pour ce client_id.",
+                    "This platform is already registered with the tool for this client_id.",
                     detail=str(exc), status=409, code="registration_conflict",
-                    hint=Bilingual("Administrateur de l'outil : retirez l'ancienne inscription "
+                    hint=Bilingual("Administrateur de l'outil : retirez l'ancienne inscription "
                                    "(lti-tool platform remove), puis recommencez.",
                                    "Tool administrator: remove the old registration "
                                    "(lti-tool platform remove), then start again.")) from exc
-    log.info("dynamic registration ok issuer=%s client_id=%s deployment=%s family=%s",
-             config.issuer, client_id, deployment_id, config.family)
+    log.info("dynamic registration ok issuer=%s client_id=%s deployment=%s family=%s origin=%s "
+             "organisation=%s key_set=%s", config.issuer, client_id, deployment_id, config.family,
+             "invitation" if invitation else "dynamic (pending)", organisation, key_set)
     command = None if deployment_id else platform_add_command(
         config.issuer, client_id, config.authorization_endpoint, config.token_endpoint,
         config.jwks_uri, "<deployment_id>")
     return _no_store(Response(render_template(
         "launch/register_done.html", config=config, client_id=client_id,
-        deployment_id=deployment_id, command=command,
+        deployment_id=deployment_id, command=command, organisation=organisation,
+        pending=invitation is None,
+        approve=approve_command(config.issuer, client_id) if invitation is None else None,
         missing_deployment=config.flavour.missing_deployment() if not deployment_id else None)))
 
 

@@ -135,6 +135,17 @@ def check_invitation(session: Session, secret: str, now: datetime | None = None)
     return Invitation(row.id, row.organisation_code, row.expires_at)
 
 
+def admit_registration(session: Session, secret: str | None, mode: str) -> Invitation | None:
+    """Whether a dynamic registration may go on: its valid invitation; None when it may go on
+    without one, kept pending (`LTI_TOOL_REGISTRATION=approval`); else a 403 refusal. A bad
+    invitation is refused in both modes rather than quietly turned into a pending registration."""
+    if secret:
+        return check_invitation(session, secret)
+    if mode == "approval":
+        return None
+    raise missing_invitation()
+
+
 def consume_invitation(session: Session, invitation: Invitation, now: datetime | None = None) -> None:
     """Mark it used, once: the WHERE clause makes a concurrent second use update no row (on
     PostgreSQL the second UPDATE waits for the first transaction, then sees `used_at` set)."""

@@ -1,6 +1,8 @@
 """Service calls from stored registration data against the independent platform: the client
 assertion verifies against our JWKS, tokens are cached per (issuer, client_id, scopes) — never
-shared between two tenants of one issuer — and an AGS score reaches the platform."""
+shared between two tenants of one issuer — and an AGS score reaches the platform. A registration
+that copies the platform's client_id gets no assertion the platform would accept (issue 6,
+finding 6)."""
 
 from __future__ import annotations
 
@@ -9,15 +11,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import requests
 from pylti1p3.exception import LtiServiceException
 from sqlalchemy import select
 
 from lti_tool.db import get_session
+from lti_tool.keys import new_registration_key_set
 from lti_tool.launch.registry import Registration, add_platform, find_registration
-from lti_tool.launch.service_connector import RedisTokenCache, ToolServiceConnector, token_cache_key
+from lti_tool.launch.service_connector import (
+    RedisTokenCache,
+    ServiceNotAllowed,
+    ToolServiceConnector,
+    token_cache_key,
+)
 from lti_tool.launch.wiring import service_connector
 from lti_tool.models import ResourceLink
 from tests import backends
+from tests.launch.test_service_trust import recording_server, register
 
 AGS = "https://purl.imsglobal.org/spec/lti-ags/scope/"
 SCOPES = [AGS + "score", AGS + "lineitem"]
@@ -98,3 +108,43 @@ def test_workers_share_tokens_through_redis(live: Any) -> None:
         assert worker_b.get_access_token(SCOPES) == token
         assert (worker_a.token_requests, worker_b.token_requests) == (1, 0)
     client.flushdb()
+
+
+def _replay_at_the_platform(live: Any, assertion: str) -> requests.Response:
+    """What the holder of a captured assertion does with it: ask the real platform for a token."""
+    return requests.post(live.lms.token_url, timeout=10, data={
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion,
+        "scope": " ".join(SCOPES),
+    })
+
+
+def test_a_copycat_registration_gets_nothing_the_platform_accepts(live: Any, keys_dir: Any) -> None:
+    """Finding 6 against the independent platform: a registration that chose the demo LMS's
+    client_id, its own token endpoint and the LMS's token URL as `aud` (a) gets no request at all
+    while untrusted, and (b) once trusted, with its own key set, receives an assertion that the
+    real LMS refuses. Control: the same copycat signing with the shared key would be accepted —
+    which is why registrations made by a platform get their own key set."""
+    with recording_server() as attacker:
+        copy = {"client_id": live.lms.client_id, "token_url": attacker.url + "/token",
+                "auth_audience": live.lms.token_url}
+        pending = register(live.app, issuer="https://copycat-pending.test", origin="dynamic",
+                           status="pending", **copy)
+        with live.app.test_request_context(), pytest.raises(ServiceNotAllowed):
+            service_connector(pending).get_access_token(SCOPES)
+        assert attacker.received == []
+
+        keyed = register(live.app, issuer="https://copycat.test", origin="invitation",
+                         key_set=new_registration_key_set(keys_dir), **copy)
+        shared = register(live.app, issuer="https://copycat-shared.test", origin="invitation", **copy)
+        with live.app.test_request_context():
+            service_connector(keyed).get_access_token(SCOPES)
+            service_connector(shared).get_access_token(SCOPES)
+    own_key_assertion, shared_key_assertion = attacker.assertions
+
+    refused = _replay_at_the_platform(live, own_key_assertion)
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["error"] == "invalid_client"
+    accepted = _replay_at_the_platform(live, shared_key_assertion)
+    assert accepted.status_code == 200 and accepted.json()["access_token"], accepted.text
