@@ -92,3 +92,25 @@ class ReflectionSubmission(Base):
     text: Mapped[str] = mapped_column(Text)
     word_count: Mapped[int]
     submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReflectionReview(Base):
+    """An instructor's decision on a learner's submitted reflections, where the deployment switches
+    review on: "accepted" (grading FullyGraded) or "returned" with a comment (the learner revises
+    and submits again). The newest row per learner and course is the current one."""
+
+    __tablename__ = "reflection_review"
+    __table_args__ = (Index("ix_reflection_review_learner_id", "learner_id", "created_at"),
+                      NO_ID_REUSE)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    learner_id: Mapped[int] = mapped_column(ForeignKey("learner.id", ondelete="CASCADE"))
+    course_id: Mapped[int | None] = mapped_column(
+        ForeignKey("course.id", ondelete="CASCADE"), default=None
+    )
+    reviewer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("learner.id", ondelete="SET NULL"), default=None
+    )
+    status: Mapped[str] = mapped_column(String(16))  # accepted | returned
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -41,6 +41,9 @@ class Course(Base):
     title: Mapped[str | None] = mapped_column(String(512), default=None)
     label: Mapped[str | None] = mapped_column(String(255), default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The NRPS roster (https://www.imsglobal.org/spec/lti-nrps/v2p0), cached; refreshed on demand.
+    roster: Mapped[list[Any] | None] = mapped_column(default=None)
+    roster_fetched_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ResourceLink(Base):

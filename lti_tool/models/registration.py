@@ -74,6 +74,8 @@ class Deployment(Base):
     deployment_id: Mapped[str] = mapped_column(String(255))
     # The school board / organisation this deployment belongs to (badges: territory lookup).
     organisation_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Instructors accept or return reflections before they count (grading PendingManual).
+    reflection_review: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     platform: Mapped[Platform] = relationship(back_populates="deployments")
