@@ -42,6 +42,8 @@ class Course(Base):
     label: Mapped[str | None] = mapped_column(String(255), default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The NRPS roster (https://www.imsglobal.org/spec/lti-nrps/v2p0), cached; refreshed on demand.
+    # The service URL comes from the newest launch's claim: services outlive the launch token.
+    nrps_url: Mapped[str | None] = mapped_column(String(1024), default=None)
     roster: Mapped[list[Any] | None] = mapped_column(default=None)
     roster_fetched_at: Mapped[datetime | None] = mapped_column(default=None)
 

@@ -107,6 +107,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_score_learner_id_resource_link_id', ['learner_id', 'resource_link_id', 'timestamp'], unique=False)
 
     with op.batch_alter_table('course', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('nrps_url', sa.String(length=1024), nullable=True))
         batch_op.add_column(sa.Column('roster', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('roster_fetched_at', lti_tool.db.UTCDateTime(timezone=True), nullable=True))
 
@@ -125,6 +126,7 @@ def downgrade() -> None:
     with op.batch_alter_table('course', schema=None) as batch_op:
         batch_op.drop_column('roster_fetched_at')
         batch_op.drop_column('roster')
+        batch_op.drop_column('nrps_url')
 
     with op.batch_alter_table('score', schema=None) as batch_op:
         batch_op.drop_index('ix_score_learner_id_resource_link_id')
