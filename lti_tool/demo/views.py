@@ -7,7 +7,7 @@ the protocol lives in platform.py and services.py.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +17,9 @@ from lti1p3platform.response import Response as LibResponse
 from lti1p3platform.service_connector import BasicService
 from werkzeug.exceptions import HTTPException
 
+from .gradebook import build_gradebook, canvas_submission, other_extensions
 from .keys import PlatformKeys
+from .outage import Refusal, ScoreEndpointSwitch, SwitchError
 from .platform import (
     DEEP_LINKING_REQUEST,
     RESOURCE_LINK_REQUEST,
@@ -54,6 +56,7 @@ class DemoLms:
     keys: PlatformKeys
     store: DemoStore
     tool_keys: ToolKeySet
+    score_switch: ScoreEndpointSwitch = field(default_factory=ScoreEndpointSwitch)
 
 
 def lms() -> DemoLms:
@@ -125,6 +128,10 @@ def _page_context() -> dict[str, Any]:
         "locales": LOCALES,
         "tool_origin": _origin(demo.settings.tool_base_url),
         "json": json,
+        "gradebook": build_gradebook(line_items.values(), store.list_scores(), COURSE.users),
+        "canvas_submission": canvas_submission,
+        "other_extensions": other_extensions,
+        "switch": demo.score_switch.state(),
     }
 
 
@@ -135,8 +142,53 @@ def home() -> str:
 
 @bp.get("/grades")
 def grades() -> str:
-    """The grades table alone, fetched by the page's refresh button."""
+    """The gradebook page: every score received, per line item and learner, and the outage switch."""
+    return render_template("demo/gradebook.html", **_page_context())
+
+
+@bp.get("/grades/table")
+def grades_table() -> str:
+    """The gradebook tables alone, fetched by the course page's refresh button."""
     return render_template("demo/grades.html", **_page_context())
+
+
+def _same_origin_form() -> bool:
+    """The switch form has no session to carry a CSRF token: refuse posts from other sites."""
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("Origin")
+    return origin is None or origin == _origin(request.host_url)
+
+
+@bp.post("/grades/score-endpoint")
+def switch_score_endpoint() -> flask.Response:
+    """The gradebook page's outage form (plain HTML POST, then back to the page)."""
+    if not _same_origin_form():
+        return error_page(403, "Cross-site form refused. / Formulaire d'un autre site refusé.")
+    form = request.form
+    try:
+        lms().score_switch.set(form.get("mode"), form.get("retry_after"), form.get("calls"))
+    except SwitchError as exc:
+        return error_page(400, str(exc))
+    return flask.make_response(flask.redirect(flask.url_for(".grades") + "#score-endpoint", 303))
+
+
+@bp.route("/demo/api/score-endpoint", methods=["GET", "POST"])
+def api_score_endpoint() -> flask.Response:
+    """JSON twin of the outage form, for tests of the tool's outbox:
+    `{"mode": "up"|"down"|"busy"|"sequence", "retry_after": 5, "calls": 3}`. It can do nothing the
+    page's form cannot, so it is not behind `allow_test_overrides`."""
+    switch = lms().score_switch
+    if request.method == "GET":
+        return jsonify(switch.state().as_json())
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return json_error(400, "invalid_request", "a JSON object is required")
+    try:
+        state = switch.set(data.get("mode"), data.get("retry_after"), data.get("calls"))
+    except SwitchError as exc:
+        return json_error(400, "invalid_request", str(exc))
+    return jsonify(state.as_json())
 
 
 @bp.get("/storage-frame")
@@ -270,6 +322,7 @@ def api_state() -> flask.Response:
                 for li in demo.store.list_line_items()
             ],
             "scores": [asdict(s) for s in demo.store.list_scores()],
+            "score_endpoint": demo.score_switch.state().as_json(),
         }
     )
 
@@ -439,8 +492,11 @@ def lineitem(context_id: str, line_item_id: str) -> flask.Response:
 
 @bp.post("/api/lti/contexts/<context_id>/lineitems/<line_item_id>/scores")
 def scores(context_id: str, line_item_id: str) -> flask.Response:
-    _check_context(context_id)
     demo = lms()
+    refusal = demo.score_switch.refusal()
+    if refusal is not None:  # an LMS that is down answers before reading anything
+        return _outage(refusal)
+    _check_context(context_id)
     try:
         _authorize({SCOPE_SCORE})
         _require_json()
@@ -449,6 +505,15 @@ def scores(context_id: str, line_item_id: str) -> flask.Response:
     conf = DemoPlatformConf(demo.settings, demo.keys)
     svc = DemoAgs(FlaskRequest(request), conf, demo.settings, demo.store, line_item_id)
     return _call(svc, svc.handle_update_score, line_item_id=line_item_id)
+
+
+def _outage(refusal: Refusal) -> flask.Response:
+    if refusal.status == 429:
+        resp = json_error(429, "too_many_requests", "DEMO outage switch: busy, retry later")
+        resp.headers["Retry-After"] = str(refusal.retry_after)
+    else:
+        resp = json_error(503, "temporarily_unavailable", "DEMO outage switch: score endpoint down")
+    return _no_store(resp)
 
 
 @bp.get("/api/lti/contexts/<context_id>/lineitems/<line_item_id>/results")

@@ -1127,3 +1127,273 @@ def test_hs256_override_is_keyed_with_the_public_key(
         hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
     ).rstrip(b"=")
     assert signature.encode() == expected
+
+
+# -- the gradebook, the score endpoint's outage switch, Moodle's rules, NRPS paging ------------
+SCORES_PATH = "/api/lti/contexts/demo-course-sexto/lineitems/li-niveau-architecte/scores"
+ALEX = "demo-user-alex-tremblay"
+CAMILLE = "demo-user-camille-roy"
+
+
+def _switch(http: requests.Session, lms: DemoSettings, **body: Any) -> dict[str, Any]:
+    resp = http.post(lms.base_url + "/demo/api/score-endpoint", json=body, timeout=5)
+    assert resp.status_code == 200, resp.text
+    return resp.json()  # type: ignore[no-any-return]
+
+
+def _post_score(
+    http: requests.Session, lms: DemoSettings, token: str, score: dict[str, Any]
+) -> requests.Response:
+    return http.post(
+        lms.base_url + SCORES_PATH, json=score, headers=_bearer(token, SCORE_TYPE), timeout=5
+    )
+
+
+def _recorded(http: requests.Session, lms: DemoSettings) -> list[dict[str, Any]]:
+    return http.get(lms.base_url + "/demo/api/state", timeout=5).json()["scores"]  # type: ignore[no-any-return]
+
+
+def test_score_endpoint_down_then_busy_records_nothing_then_records_once_up(
+    http: requests.Session, lms: DemoSettings, fake_tool: FakeTool
+) -> None:
+    token = _token(http, lms, fake_tool)
+    score = _score(ALEX, "2026-03-01T10:00:00Z", comment="Niveau réussi")
+
+    assert _switch(http, lms, mode="down")["mode"] == "down"
+    down = _post_score(http, lms, token, score)
+    assert down.status_code == 503 and "Retry-After" not in down.headers
+    assert _switch(http, lms, mode="busy", retry_after=2)["retry_after"] == 2
+    busy = _post_score(http, lms, token, score)
+    assert busy.status_code == 429 and busy.headers["Retry-After"] == "2"
+    assert _recorded(http, lms) == []  # refused before anything was read or stored
+
+    state = http.get(lms.base_url + "/demo/api/score-endpoint", timeout=5).json()
+    assert (state["refused_503"], state["refused_429"], state["refused"]) == (1, 1, 2)
+    page = http.get(lms.base_url + "/grades", timeout=5).text
+    assert 'data-mode="busy"' in page and "1 × 503, 1 × 429" in page and 'data-refused="2"' in page
+
+    _switch(http, lms, mode="up")
+    assert _post_score(http, lms, token, score).status_code == 200
+    assert _post_score(http, lms, token, score).status_code == 409  # the same score again
+    [recorded] = _recorded(http, lms)
+    assert recorded["comment"] == "Niveau réussi" and recorded["user_id"] == ALEX
+    assert http.get(lms.base_url + "/demo/api/score-endpoint", timeout=5).json()["refused"] == 2
+
+
+def test_score_endpoint_sequence_503_then_429_then_up(
+    http: requests.Session, lms: DemoSettings, fake_tool: FakeTool
+) -> None:
+    token = _token(http, lms, fake_tool)
+    state = _switch(http, lms, mode="sequence", calls=2, retry_after=1)
+    assert (state["remaining_503"], state["remaining_429"]) == (2, 2)
+
+    answers = []
+    for second in range(5):
+        resp = _post_score(http, lms, token, _score(ALEX, f"2026-03-01T10:00:0{second}Z"))
+        answers.append((resp.status_code, resp.headers.get("Retry-After")))
+
+    assert answers == [(503, None), (503, None), (429, "1"), (429, "1"), (200, None)]
+    assert [s["timestamp"] for s in _recorded(http, lms)] == ["2026-03-01T10:00:04+00:00"]
+    assert http.get(lms.base_url + "/demo/api/score-endpoint", timeout=5).json()["mode"] == "up"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"mode": "sideways"},
+        {"mode": "busy", "retry_after": 0},
+        {"mode": "busy", "retry_after": "soon"},
+        {"mode": "sequence", "calls": 1.5},
+        {"mode": "down", "retry_after": True},
+    ],
+)
+def test_score_endpoint_switch_refuses_bad_settings(
+    http: requests.Session, lms: DemoSettings, body: dict[str, Any]
+) -> None:
+    resp = http.post(lms.base_url + "/demo/api/score-endpoint", json=body, timeout=5)
+
+    assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
+    assert http.get(lms.base_url + "/demo/api/score-endpoint", timeout=5).json()["mode"] == "up"
+
+
+def test_outage_form_on_the_gradebook_page(
+    http: requests.Session, lms: DemoSettings, fake_tool: FakeTool
+) -> None:
+    form_url = lms.base_url + "/grades/score-endpoint"
+    page = http.get(lms.base_url + "/grades", timeout=5).text
+    assert 'action="/grades/score-endpoint"' in page and 'value="busy"' in page
+    assert 'name="retry_after"' in page and 'value="5"' in page  # the default Retry-After
+
+    moved = http.post(
+        form_url, data={"mode": "busy", "retry_after": "9", "calls": ""}, allow_redirects=False,
+        timeout=5,
+    )
+    assert moved.status_code == 303 and moved.headers["Location"].endswith("/grades#score-endpoint")
+    page = http.get(lms.base_url + "/grades", timeout=5).text
+    assert 'data-mode="busy"' in page and "Retry-After 9 s" in page
+    token = _token(http, lms, fake_tool)
+    assert _post_score(http, lms, token, _score(ALEX, "2026-03-01T10:00:00Z")).headers[
+        "Retry-After"
+    ] == "9"
+
+    # Another site cannot switch the demo's endpoint (no session, so no CSRF token: the origin).
+    foreign = http.post(
+        form_url, data={"mode": "up"}, headers={"Origin": "https://evil.example"}, timeout=5
+    )
+    cross = http.post(form_url, data={"mode": "up"}, headers={"Sec-Fetch-Site": "cross-site"}, timeout=5)
+    assert foreign.status_code == 403 and cross.status_code == 403
+    assert http.post(form_url, data={"mode": "sideways"}, timeout=5).status_code == 400
+    assert http.get(lms.base_url + "/demo/api/score-endpoint", timeout=5).json()["mode"] == "busy"
+    assert http.post(form_url, data={"mode": "up"}, timeout=5).status_code == 200  # redirect followed
+    assert 'data-mode="up"' in http.get(lms.base_url + "/grades", timeout=5).text
+
+
+def test_a_score_for_the_instructor_is_refused_like_moodle(
+    http: requests.Session, lms: DemoSettings, fake_tool: FakeTool
+) -> None:
+    token = _token(http, lms, fake_tool)
+
+    resp = _post_score(http, lms, token, _score(CAMILLE, "2026-03-01T10:00:00Z"))
+
+    assert resp.status_code == 400
+    assert resp.json()["error_description"].startswith("Incorrect score received")
+    assert _recorded(http, lms) == []
+    assert 'data-user-id="demo-user-camille-roy"' not in http.get(lms.base_url + "/grades", timeout=5).text
+
+
+def _gradebook_row(page: str, user_id: str) -> str:
+    start = page.index(f'<tr data-user-id="{user_id}">')
+    return page[start : page.index("</tr>", start)]
+
+
+def test_gradebook_lists_posted_scores_newest_first_with_states_and_comments(
+    http: requests.Session, lms: DemoSettings, fake_tool: FakeTool, browser: LaunchDriver
+) -> None:
+    lineitem = browser.launch("learner").claims[AGS]["lineitem"]
+    token = _token(http, lms, fake_tool)
+    submission = {"new_submission": True, "submitted_at": "2026-03-01T10:05:00Z"}
+    posted = [
+        _score(ALEX, "2026-03-01T10:00:00Z", activityProgress="Started",
+               gradingProgress="NotReady", scoreGiven=None, comment="Cas 1 commencé"),
+        _score(ALEX, "2026-03-01T10:05:00Z", activityProgress="Submitted",
+               gradingProgress="PendingManual", scoreGiven=7, comment="Réflexions en attente",
+               **{"https://canvas.instructure.com/lti/submission": submission}),
+    ]
+    for score in posted:
+        resp = http.post(lineitem + "/scores", json=score, headers=_bearer(token, SCORE_TYPE), timeout=5)
+        assert resp.status_code == 200, resp.text
+
+    resp = http.get(lms.base_url + "/grades", timeout=5)
+
+    assert resp.status_code == 200
+    page = resp.text
+    assert '<section class="line-item"' in page and "<caption" in page and 'scope="col"' in page
+    latest = _gradebook_row(page, ALEX)  # the newest score per learner, in the first table
+    assert "Alex Tremblay" in latest and "7 / 10" in latest
+    assert "Submitted" in latest and "PendingManual" in latest and "Réflexions en attente" in latest
+    assert '<time datetime="2026-03-01T10:05:00+00:00">' in latest
+    history = page[page.index('<details class="history">') :]
+    assert "Historique — Alex Tremblay (2)" in history
+    assert history.index("Réflexions en attente") < history.index("Cas 1 commencé")  # newest first
+    assert "Started" in history and "NotReady" in history
+    assert "Soumission Canvas" in history and "<code>new_submission</code> : true" in history
+    home = http.get(lms.base_url + "/", timeout=5).text
+    assert 'href="/grades"' in home and "Réflexions en attente" in home
+    table = http.get(lms.base_url + "/grades/table", timeout=5)
+    assert table.status_code == 200 and "<html" not in table.text and "Cas 1 commencé" in table.text
+
+
+def test_nrps_roster_pages_with_a_quoted_next_link(
+    http: requests.Session, lms: DemoSettings, fake_tool: FakeTool
+) -> None:
+    token = _token(http, lms, fake_tool, scope=SCOPE_NRPS)
+    url = f"{lms.base_url}/api/lti/contexts/demo-course-sexto/memberships"
+
+    first = http.get(url, params={"limit": 1}, headers=_bearer(token), timeout=5)
+
+    assert first.status_code == 200
+    assert first.headers["Content-Type"].startswith(
+        "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
+    )
+    assert first.headers["Link"].startswith(f"<{url}?") and first.headers["Link"].endswith(
+        '>; rel="next"'
+    )
+    assert "next" not in first.json() and len(first.json()["members"]) == 1
+    second = http.get(first.links["next"]["url"], headers=_bearer(token), timeout=5)
+    assert second.status_code == 200 and "Link" not in second.headers
+    members = first.json()["members"] + second.json()["members"]
+    assert {m["user_id"]: m for m in members} == {
+        ALEX: {
+            "status": "Active",
+            "user_id": ALEX,
+            "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"],
+            "name": "Alex Tremblay",
+            "given_name": "Alex",
+            "family_name": "Tremblay",
+            "email": "alex.tremblay@example.org",
+        },
+        CAMILLE: {
+            "status": "Active",
+            "user_id": CAMILLE,
+            "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"],
+            "name": "Camille Roy",
+            "given_name": "Camille",
+            "family_name": "Roy",
+            "email": "camille.roy@example.org",
+        },
+    }
+    assert second.json()["context"]["id"] == "demo-course-sexto"
+    learners = http.get(url, params={"limit": 1, "role": "Learner"}, headers=_bearer(token), timeout=5)
+    assert [m["user_id"] for m in learners.json()["members"]] == [ALEX]
+    assert "Link" not in learners.headers
+
+
+def test_nrps_url_of_the_launch_serves_the_roster(
+    http: requests.Session, lms: DemoSettings, fake_tool: FakeTool, browser: LaunchDriver
+) -> None:
+    claim = browser.launch("instructor").claims[NRPS]
+    token = _token(http, lms, fake_tool, scope=SCOPE_NRPS)
+
+    resp = http.get(claim["context_memberships_url"], headers=_bearer(token), timeout=5)
+
+    assert claim["service_versions"] == ["2.0"]
+    assert resp.status_code == 200
+    assert {m["name"] for m in resp.json()["members"]} == {"Alex Tremblay", "Camille Roy"}
+
+
+@pytest.mark.browser
+def test_gradebook_in_chromium_at_375px_is_accessible_and_does_not_overflow(
+    http: requests.Session, lms: DemoSettings, fake_tool: FakeTool
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import axe
+
+    token = _token(http, lms, fake_tool)
+    long_comment = "Commentaire très long sans espace " + "x" * 200
+    for second, comment in enumerate(("Bien joué", long_comment)):
+        score = _score(ALEX, f"2026-03-01T10:00:0{second}Z", comment=comment,
+                       **{"https://canvas.instructure.com/lti/submission": {"new_submission": True}})
+        assert _post_score(http, lms, token, score).status_code == 200
+    _switch(http, lms, mode="sequence", calls=2)
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 375, "height": 800})
+            page.goto(lms.base_url + "/grades")
+            page.locator("details.history summary").first.click()
+            widths = page.evaluate(
+                "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+            )
+            axe.assert_accessible(page, "demo gradebook at 375 px")
+            page.check("#mode-up")
+            page.click("button[type=submit]")
+            page.wait_for_url("**/grades#score-endpoint")
+            mode = page.get_attribute("[data-mode]", "data-mode")
+        finally:
+            browser.close()
+
+    assert widths[0] <= widths[1], f"the page scrolls sideways: {widths}"
+    assert mode == "up"
