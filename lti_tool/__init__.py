@@ -12,6 +12,7 @@ from flask import Flask
 
 from lti_tool import logs
 from lti_tool.config import Settings, load_settings
+from lti_tool.safe_json import SafeJSONProvider
 
 
 def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
@@ -20,6 +21,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     else:
         settings = load_settings(**(config or {}))
     app = Flask(__name__)
+    app.json = SafeJSONProvider(app)  # nesting limit on request.get_json(): a 400, not a 500
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=1024 * 1024,
                       TESTING=settings.env == "test", PREFERRED_URL_SCHEME="https"
                       if settings.base_url.startswith("https") else "http")

@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import click
-from flask import current_app
+from flask import current_app, g
 from flask.cli import FlaskGroup, with_appcontext
 
 from lti_tool import create_app
 from lti_tool.config import PROJECT_ROOT, dev_secret_path, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def _create(*_args: Any) -> Any:
@@ -30,6 +35,21 @@ def main() -> None:
 
 def _settings() -> Any:
     return current_app.extensions["settings"]
+
+
+@contextmanager
+def _db() -> Iterator[Session]:
+    """The command's database session, closed at the end: a command has no request whose teardown
+    would close it, and a read left open holds its locks (PostgreSQL: a TRUNCATE or migration
+    waits on it forever)."""
+    from lti_tool.db import get_session
+
+    session = get_session()
+    try:
+        yield session
+    finally:
+        session.close()
+        g.pop("db_session", None)
 
 
 # -- database -----------------------------------------------------------------------------------
@@ -100,7 +120,6 @@ def keys_list() -> None:
     """Keys and their status; then each registration's own key set and who uses it."""
     from sqlalchemy import select
 
-    from lti_tool.db import get_session
     from lti_tool.keys import registration_key_sets, registration_keys
     from lti_tool.launch.wiring import tool_keys
     from lti_tool.models import Platform
@@ -111,9 +130,10 @@ def keys_list() -> None:
     for entry in entries:
         click.echo(f"{entry['kid']}  {entry['status']:<8}  created {entry['created_at']}")
     keys_dir = _settings().keys_dir
-    users = {key_set: f"{issuer} client_id={client_id}" for key_set, issuer, client_id in get_session()
-             .execute(select(Platform.key_set, Platform.issuer, Platform.client_id)
-                      .where(Platform.key_set.is_not(None)))}
+    with _db() as session:
+        users = {key_set: f"{issuer} client_id={client_id}" for key_set, issuer, client_id in session
+                 .execute(select(Platform.key_set, Platform.issuer, Platform.client_id)
+                          .where(Platform.key_set.is_not(None))) if key_set}
     on_disk = registration_key_sets(keys_dir)
     for key_set in on_disk:
         kids = ", ".join(k.kid for k in registration_keys(keys_dir, key_set).keys())
@@ -154,41 +174,38 @@ def platform_add(
     name: str,
 ) -> None:
     """Register a platform (or add deployments to its registration)."""
-    from lti_tool.db import get_session
     from lti_tool.launch.registry import RegistrationConflict, add_platform
 
     if _settings().is_production:
         # The browser is sent to auth_url and assertions to token_url: never over plain http.
         insecure = [
-            f"--{name}" for name, url in (("auth-url", auth_url), ("token-url", token_url),
+            f"--{flag}" for flag, url in (("auth-url", auth_url), ("token-url", token_url),
                                           ("jwks-url", jwks_url)) if not url.startswith("https://")
         ]
         if insecure:
-            raise click.ClickException(
-                f"{', '.join(insecure)} must be https:// URLs in production"
+            raise click.ClickException(f"{', '.join(insecure)} must be https:// URLs in production")
+    with _db() as session:
+        try:
+            reg = add_platform(
+                session,
+                issuer=issuer,
+                client_id=client_id,
+                auth_url=auth_url,
+                token_url=token_url,
+                jwks_url=jwks_url,
+                deployment_ids=list(deployment_ids),
+                organisation=organisation,
+                family=family,
+                name=name,
+                origin="cli",
             )
-    session = get_session()
-    try:
-        reg = add_platform(
-            session,
-            issuer=issuer,
-            client_id=client_id,
-            auth_url=auth_url,
-            token_url=token_url,
-            jwks_url=jwks_url,
-            deployment_ids=list(deployment_ids),
-            organisation=organisation,
-            family=family,
-            name=name,
-            origin="cli",
+        except RegistrationConflict as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+        click.echo(
+            f"registered {reg.issuer} client_id={reg.client_id} family={reg.family} "
+            f"deployments={','.join(d.deployment_id for d in reg.deployments)}"
         )
-    except RegistrationConflict as exc:
-        raise click.ClickException(str(exc)) from exc
-    session.commit()
-    click.echo(
-        f"registered {reg.issuer} client_id={reg.client_id} family={reg.family} "
-        f"deployments={','.join(d.deployment_id for d in reg.deployments)}"
-    )
 
 
 @platform.command("list")
@@ -196,10 +213,10 @@ def platform_add(
 def platform_list() -> None:
     """Registrations: status, origin, organisation, deployments, and where client assertions go
     (token endpoint, authorization server)."""
-    from lti_tool.db import get_session
     from lti_tool.launch.registry import list_platforms
 
-    platforms = list_platforms(get_session())
+    with _db() as session:
+        platforms = list_platforms(session)
     if not platforms:
         click.echo("no platform registered")
     for p in platforms:
@@ -222,18 +239,17 @@ def platform_list() -> None:
 @with_appcontext
 def platform_approve(issuer: str, client_id: str, organisation: str | None) -> None:
     """Approve a pending (or legacy) registration: it launches and may call services."""
-    from lti_tool.db import get_session
     from lti_tool.launch.registry import approve_platform
 
-    session = get_session()
-    reg = approve_platform(session, issuer, client_id, organisation=organisation)
-    if reg is None:
-        raise click.ClickException("nothing matched: see `lti-tool platform list`")
-    session.commit()
-    click.echo(
-        f"approved {reg.issuer} client_id={reg.client_id} origin={reg.origin} "
-        f"organisation={reg.organisation_code or '-'}; token endpoint {reg.token_url}"
-    )
+    with _db() as session:
+        reg = approve_platform(session, issuer, client_id, organisation=organisation)
+        if reg is None:
+            raise click.ClickException("nothing matched: see `lti-tool platform list`")
+        session.commit()
+        click.echo(
+            f"approved {reg.issuer} client_id={reg.client_id} origin={reg.origin} "
+            f"organisation={reg.organisation_code or '-'}; token endpoint {reg.token_url}"
+        )
 
 
 @platform.command("invite")
@@ -244,7 +260,6 @@ def platform_approve(issuer: str, client_id: str, organisation: str | None) -> N
 @with_appcontext
 def platform_invite(organisation: str | None, expires: str | None, note: str) -> None:
     """Print a one-time dynamic registration URL for an LMS administrator."""
-    from lti_tool.db import get_session
     from lti_tool.launch.invitations import create_invitation, invitation_url, parse_duration
 
     settings = _settings()
@@ -252,9 +267,10 @@ def platform_invite(organisation: str | None, expires: str | None, note: str) ->
         ttl = parse_duration(expires) if expires else settings.invitation_ttl
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--expires") from exc
-    session = get_session()
-    invitation, secret = create_invitation(session, ttl=ttl, organisation=organisation, note=note)
-    session.commit()
+    with _db() as session:
+        invitation, secret = create_invitation(session, ttl=ttl, organisation=organisation,
+                                               note=note)
+        session.commit()
     click.echo(invitation_url(settings.base_url, secret))
     click.echo(
         f"one use, expires {invitation.expires_at:%Y-%m-%d %H:%M} UTC"
@@ -271,13 +287,12 @@ def platform_invite(organisation: str | None, expires: str | None, note: str) ->
 @with_appcontext
 def platform_remove(issuer: str, client_id: str, deployment_id: str | None) -> None:
     """Remove a registration (and its learners' data), or one of its deployments."""
-    from lti_tool.db import get_session
     from lti_tool.launch.registry import remove_platform
 
-    session = get_session()
-    if not remove_platform(session, issuer, client_id, deployment_id):
-        raise click.ClickException("nothing matched: see `lti-tool platform list`")
-    session.commit()
+    with _db() as session:
+        if not remove_platform(session, issuer, client_id, deployment_id):
+            raise click.ClickException("nothing matched: see `lti-tool platform list`")
+        session.commit()
     click.echo("removed")
 
 

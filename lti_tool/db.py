@@ -97,10 +97,11 @@ def init_app(app: Flask, url: str) -> None:
         return response
 
     @app.teardown_request
+    @app.teardown_appcontext  # CLI commands and workers: an app context with no request
     def _close(exc: BaseException | None) -> None:
         session: Session | None = g.pop("db_session", None)
         if session is not None:
-            session.rollback()
+            session.rollback()  # whatever was not committed explicitly is not kept
             session.close()
 
 

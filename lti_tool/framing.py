@@ -8,13 +8,12 @@ belongs to (CSP Level 3 §7.7, https://www.w3.org/TR/CSP3/#directive-frame-ances
 - a page that knows its registration (the Platform Storage login and launch pages): that
   registration's origins, set by the view with `allow()`;
 - anything else (errors before a registration is known, the configuration pages): the origins of
-  every active registration, cached briefly.
+  every active registration.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +25,6 @@ from lti_tool.db import get_session
 
 BASE_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
                "form-action *")
-REGISTERED_TTL = 10.0  # seconds: a new registration's LMS may frame the tool soon after
 _LAUNCH_CACHE_MAX = 10_000
 
 
@@ -70,16 +68,12 @@ def _launch_origins(launch_id: str) -> list[str]:
 
 
 def _registered_origins() -> list[str]:
-    cached: tuple[float, list[str]] | None = current_app.extensions.get("frame_origins_registered")
-    now = time.monotonic()
-    if cached is not None and now - cached[0] < REGISTERED_TTL:
-        return cached[1]
+    """Not cached: these pages are off the hot path, and a platform registered a second ago must
+    be able to frame them (another worker may have registered it)."""
     rows = get_session().execute(
         text("SELECT issuer, auth_url FROM platform WHERE status = 'active'")
     ).all()
-    found = sorted({o for row in rows for o in (origin(row[0]), origin(row[1])) if o})
-    current_app.extensions["frame_origins_registered"] = (now, found)
-    return found
+    return sorted({o for row in rows for o in (origin(row[0]), origin(row[1])) if o})
 
 
 def frame_ancestors() -> str:
@@ -95,7 +89,8 @@ def init_app(app: Flask) -> None:
     def _security_headers(response: Any) -> Any:
         if "Content-Security-Policy" in response.headers:
             pass
-        elif response.mimetype != "text/html":  # JSON, scripts, styles: nothing to frame
+        elif response.mimetype != "text/html" or 300 <= response.status_code < 400:
+            # JSON, scripts, styles, redirects (never rendered): nothing to frame.
             response.headers["Content-Security-Policy"] = f"{BASE_POLICY}; frame-ancestors 'none'"
         else:
             try:

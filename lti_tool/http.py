@@ -153,6 +153,8 @@ class OutboundPolicy:
         if isinstance(ip, ipaddress.IPv6Address):
             if ip.ipv4_mapped is not None:  # ::ffff:a.b.c.d *is* a.b.c.d (is_loopback is False)
                 return self.refusal(ip.ipv4_mapped)
+            if ip in NAT64_PREFIX:  # the IPv4 destination decides (an IPv6-only network's gateway)
+                return self._refusal_one(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
             reason = self._refusal_one(ip)
             if reason is not None:
                 return reason
@@ -184,13 +186,11 @@ STRICT = OutboundPolicy()
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> Iterator[ipaddress.IPv4Address]:
-    """IPv4 destinations reached through transition mechanisms (6to4, Teredo, NAT64)."""
+    """IPv4 destinations reached through 6to4 and Teredo addresses."""
     if ip.sixtofour is not None:
         yield ip.sixtofour
     if ip.teredo is not None:
         yield from ip.teredo
-    if ip in NAT64_PREFIX:
-        yield ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
 
 
 # -- one call: its deadline and its sockets --------------------------------------------------------
@@ -517,6 +517,10 @@ def request(method: str, url: str, *, policy: OutboundPolicy | None = None,
         response = session(policy).request(method, url, timeout=timeout, **kwargs)
     except HttpError:
         raise
+    except (requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidURL) as exc:
+        raise HttpForbiddenTarget(f"{method} {url}: not an http(s) URL the tool may call", url=url,
+                                  body=str(exc)) from exc
     except requests.RequestException as exc:
         raise HttpUnavailable(f"{method} {url} failed: {type(exc).__name__}", url=url,
                               body=str(exc), retryable=True) from exc

@@ -56,6 +56,7 @@ def make_settings(database_url: str, redis_url: str | None, keys_dir: Path, tmp:
         "keys_dir": keys_dir,
         "base_url": TOOL_URL,
         "instance_dir": tmp,
+        "outbound_private_networks": ("any",),  # the platforms of the tests run on loopback
         **extra,
     }
     return load_settings({"LTI_TOOL_ENV": "test"}, **values)

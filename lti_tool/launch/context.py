@@ -22,7 +22,9 @@ Role = Literal["instructor", "learner"]
 # §3.6 and Deep Linking 2.0 §4.4.1 give it. A claim of another type is refused here, once, before
 # anything (the library's validators included) reads it: a platform bug or a forged token must
 # get a clear 400, not a 500 from `"x".get("id")` deep in a view.
-STR, LIST_OF_STR, OBJECT, NUMBER, BOOL = "string", "list of strings", "object", "number", "boolean"
+STR, LIST_OF_STR, OBJECT, NUMBER = "string", "list of strings", "object", "number"
+# Deep Linking's flags are booleans; some platforms send "true"/"false" (read as such downstream).
+BOOL = "boolean"
 _TOP_LEVEL: dict[str, str] = {
     "iss": STR, "sub": STR, "nonce": STR, "azp": STR,
     "name": STR, "given_name": STR, "family_name": STR, "middle_name": STR, "email": STR,
@@ -65,7 +67,7 @@ def _is(value: Any, kind: str) -> bool:
         return isinstance(value, dict)
     if kind == NUMBER:
         return isinstance(value, int | float) and not isinstance(value, bool)
-    return isinstance(value, bool)
+    return isinstance(value, bool) or value in ("true", "false")
 
 
 def check_claim_types(body: Mapping[str, Any]) -> None:

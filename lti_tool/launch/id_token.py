@@ -10,7 +10,6 @@ ignored (Security Framework §5.1.3).
 from __future__ import annotations
 
 import binascii
-import json
 import time
 from base64 import urlsafe_b64decode
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from lti_tool import safe_json
 
 FORBIDDEN_HEADERS = ("jwk", "jku", "x5u", "x5c")
 MAX_TOKEN_LENGTH = 64 * 1024
@@ -55,9 +56,11 @@ def parse(token: str) -> ParsedToken:
     if len(parts) != 3:
         raise TokenFormatError("the id_token is not a JWS (it must have 3 parts)")
     try:
-        header = json.loads(_b64(parts[0]))
-        body = json.loads(_b64(parts[1]))
+        header = safe_json.loads(_b64(parts[0]))
+        body = safe_json.loads(_b64(parts[1]))
         signature = _b64(parts[2])
+    except safe_json.JsonTooDeep as exc:
+        raise TokenFormatError("the id_token nests JSON too deeply") from exc
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise TokenFormatError("the id_token cannot be decoded") from exc
     if not isinstance(header, dict) or not isinstance(body, dict):

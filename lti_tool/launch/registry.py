@@ -81,8 +81,14 @@ def find_registration_and_deployment(
         rows = sql.all()
     if len(rows) != 1:
         return None, None
-    *fields, approved_at, deployment_pk = rows[0]
-    registration = Registration(*fields, approved=approved_at is not None)
+    (pk, issuer_, client_id_, auth_url, token_url, jwks_url, auth_audience, family, organisation,
+     status, origin, key_set, approved_at, deployment_pk) = rows[0]
+    registration = Registration(
+        id=pk, issuer=issuer_, client_id=client_id_, auth_url=auth_url, token_url=token_url,
+        jwks_url=jwks_url, auth_audience=auth_audience, family=family,
+        organisation_code=organisation, status=status, origin=origin, key_set=key_set,
+        approved=approved_at is not None,
+    )
     return registration, (int(deployment_pk) if deployment_pk is not None else None)
 
 

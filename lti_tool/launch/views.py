@@ -26,6 +26,7 @@ from flask import (
     request,
     url_for,
 )
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from lti_tool import framing, http, page_token
 from lti_tool.db import get_session
@@ -173,6 +174,7 @@ def login() -> Any:
         auth_params["lti_message_hint"] = params["lti_message_hint"]
     sep = "&" if "?" in registration.auth_url else "?"
     auth_url = registration.auth_url + sep + urlencode(auth_params)
+    response: WerkzeugResponse
     if storage_target:
         framing.allow([registration.issuer, registration.auth_url])
         response = Response(

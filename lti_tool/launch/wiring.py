@@ -8,10 +8,11 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from lti_tool import http
 from lti_tool.db import get_session
 from lti_tool.keys import KeyStore, key_store, registration_keys
 from lti_tool.launch.login_state import DatabaseLoginStates, LoginStateStore, RedisLoginStates
-from lti_tool.launch.platform_keys import PlatformKeyCache
+from lti_tool.launch.platform_keys import FETCH_TIMEOUT, PlatformKeyCache
 from lti_tool.launch.registry import Registration
 from lti_tool.launch.service_connector import (
     MemoryTokenCache,
@@ -23,8 +24,11 @@ from lti_tool.launch.service_connector import (
 
 def init_app(app: Flask) -> None:
     settings = app.extensions["settings"]
+    # Every outbound call of this app (http.session()/request()/get_json()) uses this policy.
+    policy = app.extensions["outbound_policy"] = http.OutboundPolicy.from_settings(settings)
     app.extensions["platform_keys"] = PlatformKeyCache(
-        ttl=settings.jwks_cache_ttl, refetch_interval=settings.jwks_refetch_interval
+        ttl=settings.jwks_cache_ttl, refetch_interval=settings.jwks_refetch_interval,
+        fetch=lambda url: http.get_json(url, policy=policy, timeout=FETCH_TIMEOUT),
     )
     app.extensions["tool_keys"] = key_store(settings.keys_dir)
     if settings.redis_url:

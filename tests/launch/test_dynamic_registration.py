@@ -412,19 +412,19 @@ def test_issuer_must_end_at_a_boundary_of_the_configuration_url(app: Any,
 def test_platform_refusal_is_logged_but_its_answer_never_shown(
         app: Any, https_client: Any, caplog: pytest.LogCaptureFixture) -> None:
     said = "This tool domain is already registered <b>internal-host-42</b>"
-    refusal = (400, {"error": "invalid_client_metadata", "error_description": said})
+    refusal = (403, {"error": "invalid_client_metadata", "error_description": said})
     secret = invite(app)
     with FakePlatform("moodle", refuse_with=refusal) as lms:
         page = _start(https_client, lms, secret).get_data(as_text=True)
         response = https_client.post("/lti/register", data={"registration": _form_value(page)})
-        body = assert_refused(response, "registration_refused")
+        body = html.unescape(assert_refused(response, "registration_refused"))
         assert "La plateforme a refusé l'inscription." in body
         assert "The platform refused the registration." in body
         # Neither the remote answer nor its status code reaches the page; the log has both.
         for leaked in ("internal-host-42", "already registered", "invalid_client_metadata",
-                       "400"):
+                       "403"):
             assert leaked not in body, leaked
-        assert "internal-host-42" in caplog.text and "400" in caplog.text
+        assert "internal-host-42" in caplog.text and "answered 403" in caplog.text
         assert len(lms.registrations) == 1
     assert _registered(app, lms.issuer) == []
     assert _invitations(app) == [(None, False)]  # still usable once the platform is fixed

@@ -23,12 +23,14 @@ from typing import Any
 import jwt
 import pytest
 import requests
+from click.testing import CliRunner
 from pylti1p3.exception import LtiServiceException
 from werkzeug.wrappers import Request, Response
 
 from lti_tool import create_app, http, keys
+from lti_tool.cli import main
 from lti_tool.db import get_session
-from lti_tool.keys import UnknownKeySet, new_registration_key_set, registration_keys
+from lti_tool.keys import KeyStore, UnknownKeySet, new_registration_key_set, registration_keys
 from lti_tool.launch.registry import Registration, add_platform, approve_platform, find_registration
 from lti_tool.launch.service_connector import (
     MemoryTokenCache,
@@ -40,7 +42,7 @@ from lti_tool.models import Platform
 from tests import backends
 from tests.conftest import _truncate, make_settings
 from tests.launch.test_deep_linking import choose, dl_launch, response_form
-from tests.launch.test_keys import rfc7638_thumbprint
+from tests.launch.test_keys import _script_info, rfc7638_thumbprint
 from tests.support.minted import MintedPlatform, minted_platform
 from tests.support.platform_server import serve_app
 
