@@ -31,7 +31,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     from lti_tool import db, errors, framing, i18n
     from lti_tool.cases.views import bp as cases_bp
     from lti_tool.health import bp as health_bp
-    from lti_tool.home.views import bp as home_bp
+    from lti_tool.grading.views import bp as grading_bp
     from lti_tool.launch import wiring
     from lti_tool.launch.deep_linking import bp as deep_linking_bp
     from lti_tool.launch.dynamic_registration import bp as registration_bp
@@ -45,11 +45,11 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     wiring.init_app(app)
     app.extensions["landing_endpoints"] = {
-        "learner": "cases.level_home", "instructor": "home.instructor",
+        "learner": "cases.level_home", "instructor": "grading.roster",
         "deep_linking": "deep_linking.picker",
     }
     for blueprint in (health_bp, launch_bp, registration_bp, tool_config_bp, deep_linking_bp,
-                      home_bp, cases_bp,
+                      grading_bp, cases_bp,
                       registration_keys_bp):
         app.register_blueprint(blueprint)
 

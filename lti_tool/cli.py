@@ -311,6 +311,95 @@ def cases_validate(path: str | None) -> None:
     sys.exit(validate_command(path))
 
 
+# -- grades: the outbox ---------------------------------------------------------------------------
+@main.command("worker")
+@click.option("--once", is_flag=True, help="deliver what is due now, then exit")
+@click.option("--batch", default=20, type=click.IntRange(1, 1000), help="rows leased per claim")
+@click.option("--lease", default=60.0, type=click.FloatRange(5, 3600),
+              help="seconds a claimed row stays with this worker (a dead worker's rows are "
+              "taken over after it)")
+@click.option("--poll", default=2.0, type=click.FloatRange(0.05, 60),
+              help="seconds between looks for due rows when idle")
+@with_appcontext
+def worker(once: bool, batch: int, lease: float, poll: float) -> None:
+    """Deliver scores to the LMS (AGS) until stopped (SIGTERM finishes the current row)."""
+    from lti_tool.grading.worker import Drainer
+
+    drainer = Drainer(current_app._get_current_object(), batch=batch,  # type: ignore[attr-defined]
+                      lease=lease, poll=poll, listen=not once)
+    drainer.stop_on_signals()
+    handled = drainer.drain(once=once)
+    click.echo(f"worker stopped: {handled} deliveries handled, {drainer.delivered} delivered",
+               err=True)
+
+
+@main.group()
+def scores() -> None:
+    """Scores waiting for, sent to or refused by the LMS (the outbox)."""
+
+
+def _lag_line(lag: dict[str, Any]) -> str:
+    age = lag["oldest_pending_age_seconds"]
+    return (f"pending {lag['pending']} (due now {lag['due']})  sent {lag['sent']}  "
+            f"failed {lag['failed']}  oldest waiting score: "
+            f"{'-' if age is None else f'{age:.0f} s'}")
+
+
+@scores.command("list")
+@click.option("--failed", "status", flag_value="failed", help="only refused or given up")
+@click.option("--pending", "status", flag_value="pending", help="only waiting")
+@click.option("--limit", default=100, type=click.IntRange(1, 100000))
+@with_appcontext
+def scores_list(status: str | None, limit: int) -> None:
+    """Deliveries, newest first, with the LMS's answer; the delivery lag first."""
+    from lti_tool.grading.outbox import lag, list_messages
+
+    with _db() as session:
+        click.echo(_lag_line(lag(session)))
+        rows = list_messages(session, status=status, limit=limit)
+    for m in rows:
+        s = m.score
+        given = "-" if s is None or s.score_given is None else f"{s.score_given:g}"
+        what = (f"{s.activity_progress}/{s.grading_progress} {given}"
+                f" ({s.reason}, {s.timestamp:%Y-%m-%d %H:%M:%S})" if s else "(score gone)")
+        when = f"next try {m.available_at:%Y-%m-%d %H:%M:%S}" if m.status == "pending" else \
+            f"{m.updated_at:%Y-%m-%d %H:%M:%S}"
+        click.echo(f"#{m.id}  {m.status:<7}  learner {m.learner or '?'}  link {m.link or '?'}  {what}  "
+                   f"attempts {m.attempts}  {when}")
+        if m.last_error or m.last_status:
+            click.echo(f"    LMS: {m.last_status or '-'} {m.last_error or ''}")
+
+
+@scores.command("retry")
+@click.option("--id", "ids", type=int, multiple=True, help="an outbox row (see `scores list`)")
+@click.option("--failed", is_flag=True, help="every failed row")
+@with_appcontext
+def scores_retry(ids: tuple[int, ...], failed: bool) -> None:
+    """Try again now, with a fresh retry budget."""
+    from lti_tool.grading.outbox import retry
+
+    if not ids and not failed:
+        raise click.UsageError("give --id N (repeatable) or --failed")
+    with _db() as session:
+        count = retry(session, ids=ids, failed=failed)
+        session.commit()
+    click.echo(f"{count} deliveries due again")
+
+
+@scores.command("lag")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable")
+@with_appcontext
+def scores_lag(as_json: bool) -> None:
+    """Delivery lag: rows per status, the oldest score still waiting."""
+    import json
+
+    from lti_tool.grading.outbox import lag
+
+    with _db() as session:
+        figures = lag(session)
+    click.echo(json.dumps(figures) if as_json else _lag_line(figures))
+
+
 # -- set-up and serving -------------------------------------------------------------------------
 @main.command("setup")
 @with_appcontext
@@ -338,7 +427,11 @@ def run(host: str, port: int) -> None:
     """Serve the tool (development server; use gunicorn in production, see README)."""
     from werkzeug.serving import run_simple
 
-    run_simple(host, port, create_app(), threaded=True)
+    from lti_tool.grading.worker import start_in_process
+
+    app = create_app()
+    start_in_process(app)  # single-process mode: the server delivers its own scores
+    run_simple(host, port, app, threaded=True)
 
 
 @main.command("demo")
@@ -380,6 +473,9 @@ def demo(host: str, port: int, lms_port: int) -> None:
     ]
     for server in servers[1:]:
         threading.Thread(target=server.serve_forever, daemon=True).start()
+    from lti_tool.grading.worker import start_in_process
+
+    start_in_process(app)  # grades reach the demo LMS without a separate worker
     click.echo(
         f"\n  Demo LMS (open this):  {lms_url}/\n  Tool:                  {tool_url}/lti/config\n"
     )

@@ -77,7 +77,7 @@ class KeyStore:
 
     def _read_manifest(self) -> dict[str, Any]:
         try:
-            return json.loads(self.manifest_path.read_text())  # type: ignore[no-any-return]
+            return json.loads(self.manifest_path.read_text())
         except FileNotFoundError:
             return {"keys": []}
 

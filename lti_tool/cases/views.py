@@ -12,11 +12,14 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
+from babel.numbers import format_decimal
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
@@ -27,6 +30,9 @@ from lti_tool.cases.loader import get_level
 from lti_tool.cases.model import Case, Decision, Level, Text
 from lti_tool.db import get_session
 from lti_tool.errors import Bilingual
+from lti_tool.grading import service as grading
+from lti_tool.grading.scores import ScoreToSend
+from lti_tool.models import Attempt, ReflectionAnswer, Score
 from lti_tool.i18n import current_lang
 from lti_tool.page_token import require_viewer
 
@@ -68,6 +74,17 @@ def _single_case(level: Level) -> str | None:
     """The case id when the link opens one case (deep linking), None for the whole level."""
     activity = g.viewer.activity
     return activity if activity in level.cases else None
+
+
+def _record_progress(level: Level, reason: str) -> None:
+    """Grading: the learner's progress under the page's resource link becomes a score for the LMS,
+    in this request's transaction. Instructors previewing and pages without a link send nothing."""
+    viewer = g.viewer
+    if viewer.role != grading.LEARNER or viewer.resource_link_pk is None:
+        return
+    grading.record_progress(get_session(), learner_id=viewer.learner_id,
+                            resource_link_id=viewer.resource_link_pk, reason=reason,
+                            locale=viewer.locale, role=viewer.role, level=level)
 
 
 @bp.before_request
@@ -126,6 +143,7 @@ def _datetime_label(moment: datetime | None) -> str:
 def _helpers() -> dict[str, Any]:
     return {"tr": _tr, "paragraphs": _paragraphs, "page_url": _url, "percent": _percent,
             "time_label": _time_label, "datetime_label": _datetime_label,
+            "grade_label": _grade_label, "score_summary": _score_summary,
             "viewer": g.get("viewer")}
 
 
@@ -190,12 +208,66 @@ def level_home() -> Any:
     submitted = [a.submitted_at for a in answers.values() if a.submitted_at is not None]
     return render_template(
         "cases/level.html", level=level, cases=shown, progress=progress, positions=positions,
-        single=single, reflections_open=is_open,
+        single=single, reflections_open=is_open, result=_result(level, attempts, answers),
         reflections_done=service.reflections_submitted(level, answers),
         last_submitted=max(submitted) if submitted else None,
         passed_count=sum(1 for p in progress.values() if p.status == "passed"),
         resume=next((progress[c.id].current for c in shown if progress[c.id].current), None),
     )
+
+
+@dataclass(frozen=True)
+class Result:
+    """The level home's "your result" panel: the score the rules give now, and what the LMS got.
+
+    `delivery`: "sent" (the newest score reached the LMS), "pending", "failed" (refused for good;
+    the LMS's words are for the instructor and operator only), "none" (nothing recorded yet), or
+    "not_gradable" (the launch gave no way to post scores: nothing is ever sent)."""
+
+    score: ScoreToSend
+    delivery: str
+    newest: Score | None
+    sent: Score | None
+
+
+def _result(level: Level, attempts: Sequence[Attempt],
+            answers: Mapping[str, ReflectionAnswer]) -> Result | None:
+    viewer = g.viewer
+    if viewer.role != grading.LEARNER or viewer.resource_link_pk is None:
+        return None
+    session = get_session()
+    link = grading.link_info(session, viewer.resource_link_pk)
+    if link is None:
+        return None
+    score = grading.current_score(session, level, viewer.learner_id, link, attempts=attempts,
+                                  answers=answers)
+    if not link.gradable:
+        return Result(score, "not_gradable", None, None)
+    newest = grading.newest_score(session, viewer.learner_id, link.id)
+    if newest is None:
+        return Result(score, "none", None, None)
+    # A 409 answer (superseded) means the LMS already holds a score at least as recent.
+    if newest.delivery in (grading.SENT, grading.SUPERSEDED):
+        return Result(score, "sent", newest, newest)
+    sent = grading.newest_sent(session, viewer.learner_id, link.id)
+    return Result(score, "failed" if newest.delivery == grading.FAILED else "pending", newest, sent)
+
+
+def _grade_label(value: float | None) -> str:
+    """A grade out of 100 as the learner's language writes decimals (93,33 / 93.33)."""
+    return format_decimal(round(value or 0.0, 2), format="#,##0.##", locale=_babel_locale())
+
+
+def _score_summary(score: Score) -> str:
+    """What a score row told the LMS, in words: progress, and the grade when it carries one."""
+    labels = {"Initialized": _("not started"), "Started": _("started"),
+              "InProgress": _("in progress"), "Submitted": _("submitted, awaiting review"),
+              "Completed": _("completed")}
+    state = labels.get(score.activity_progress, score.activity_progress)
+    if score.score_given is None:
+        return state
+    return _("%(progress)s, grade %(grade)s out of %(maximum)s", progress=state,
+             grade=_grade_label(score.score_given), maximum=_grade_label(score.score_maximum))
 
 
 # --- playing a case -----------------------------------------------------------------------------
@@ -215,6 +287,7 @@ def start(case_id: str) -> Any:
             detail=f"start {case_id} from a link to {single}")
     attempt = service.start_attempt(get_session(), g.viewer.learner_id, case,
                                     g.viewer.resource_link_pk)
+    _record_progress(level, "started")  # the pair's first score only (the service checks)
     return _see("cases.attempt", attempt_id=attempt.id)
 
 
@@ -255,7 +328,9 @@ def choose(attempt_id: int) -> Any:
     session = get_session()
     row = service.load_attempt(session, g.viewer.learner_id, attempt_id)
     case = service.case_of(level, row.case_id)
-    service.choose(session, case, row, request.form.get("choice", ""), _form_int("v"))
+    result = service.choose(session, case, row, request.form.get("choice", ""), _form_int("v"))
+    if result.state.finished:  # a step that finishes nothing costs grading nothing
+        _record_progress(level, "case_completed")
     return _see("cases.attempt", attempt_id=row.id)
 
 
@@ -344,6 +419,8 @@ def submit_reflections() -> Any:
                                         texts)
     if not result.ok:
         return _reflections_page(level, texts=texts, too_short=dict(result.too_short))
+    if result.submitted:
+        _record_progress(level, "reflections_submitted")
     return _see("cases.reflections", submitted="1")
 
 

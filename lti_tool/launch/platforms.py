@@ -24,6 +24,8 @@ from lti_tool.launch import claims as c
 
 # The Canvas privacy level that shares name, email and locale (what the attestation needs).
 CANVAS_PRIVACY_CLAIM = "https://canvas.instructure.com/lti/privacy_level"
+# Canvas's AGS score extension (LTI.md, "Canvas").
+CANVAS_SUBMISSION_EXTENSION = "https://canvas.instructure.com/lti/submission"
 
 
 class Generic:
@@ -45,6 +47,10 @@ class Generic:
         """One entry of the registration's `messages`, with this family's additions."""
         placements = self.message_placements(message["type"])
         return {**message, "placements": list(placements)} if placements else dict(message)
+
+    def score_extensions(self, activity_progress: str, timestamp: str) -> dict[str, Any]:
+        """Proprietary members added to an AGS score (https://www.imsglobal.org/spec/lti-ags/v2p0#score-publish-service)."""
+        return {}
 
     def missing_deployment(self) -> Bilingual:
         """Why the registration came back without a deployment, for the administrator."""
@@ -78,6 +84,16 @@ class Canvas(Generic):
 
     def tool_configuration_extras(self) -> dict[str, Any]:
         return {CANVAS_PRIVACY_CLAIM: self.PRIVACY_LEVEL}
+
+    def score_extensions(self, activity_progress: str, timestamp: str) -> dict[str, Any]:
+        """Canvas's submission extension: without `new_submission: false`, every score (even
+        "Started") would create a submission the instructor is asked to grade; only a submitted
+        or completed activity is one (https://canvas.instructure.com/doc/api/score.html)."""
+        submitted = activity_progress in ("Submitted", "Completed")
+        extension: dict[str, Any] = {"new_submission": submitted}
+        if submitted:
+            extension.update(submission_type="basic_lti_launch", submitted_at=timestamp)
+        return {CANVAS_SUBMISSION_EXTENSION: extension}
 
     def developer_key_placements(self, launch_url: str, text: str) -> list[dict[str, Any]]:
         """The `extensions[0].settings.placements` of the developer-key JSON."""

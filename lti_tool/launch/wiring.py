@@ -71,8 +71,8 @@ def signing_keys(key_set: str | None) -> KeyStore:
 
 
 def key_cache() -> PlatformKeyCache:
-    return current_app.extensions["platform_keys"]  # type: ignore[no-any-return]
+    return current_app.extensions["platform_keys"]
 
 
 def tool_keys() -> KeyStore:
-    return current_app.extensions["tool_keys"]  # type: ignore[no-any-return]
+    return current_app.extensions["tool_keys"]

@@ -1,0 +1,252 @@
+"""Recording a learner's progress as a score for the LMS (DESIGN.md §4.3, the transactional outbox).
+
+`record_progress` writes the `Score` row (the history of what the tool decided to send) and points
+the outbox row of the (learner, resource link) pair at it, in the caller's transaction: the score
+exists if and only if the progress that caused it was committed. It flushes, never commits.
+
+- Only learners are posted: an instructor previewing the cases, an administrator, is never graded.
+- Timestamps are strictly increasing per learner and resource link (line item): Moodle refuses a
+  score whose timestamp is not newer than the previous one with 409 (LTI.md). On PostgreSQL a
+  transaction-scoped advisory lock on the pair makes two concurrent requests of one learner take
+  turns, so the later one reads the earlier one's score and progress; SQLite has a single writer,
+  and every caller has already written (the attempt, the reflections, the review) when it calls.
+- The outbox row is upserted in one statement (`INSERT … ON CONFLICT (topic, key) DO UPDATE`), so
+  two requests cannot race into a unique violation, and only the newest score needs delivering.
+- A score identical to the newest one is not written again (a replay that does not beat the best
+  attempt changes nothing in the gradebook), unless that one was refused for good.
+- A link whose launch granted no way to post scores (no AGS claim, or no score scope) gets no
+  score: nothing could deliver it. A later launch that grants AGS stores the endpoints on the link,
+  and the next progress sends the whole state (scores are computed from the progress, not deltas).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, select, text
+from sqlalchemy.orm import Session
+
+from lti_tool.cases import progress
+from lti_tool.cases import service as cases
+from lti_tool.cases.model import Level
+from lti_tool.db import utcnow
+from lti_tool.grading import scores
+from lti_tool.grading.scores import LearnerProgress, Review, ScoreToSend
+from lti_tool.models import (
+    Attempt,
+    Deployment,
+    OutboxMessage,
+    ReflectionAnswer,
+    ReflectionReview,
+    ResourceLink,
+    Score,
+)
+from lti_tool.models.outbox import PENDING
+
+LEARNER = "learner"  # page_token.Viewer.role of a gradable user
+TOPIC = "ags.score"
+SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+LINEITEM_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
+# Delivery states written on Score.delivery by the outbox worker (grading/outbox.py).
+SENT, SUPERSEDED, FAILED = "sent", "superseded", "failed"
+_TICK = timedelta(milliseconds=1)  # AGS timestamps carry milliseconds
+
+
+def outbox_key(learner_id: int, resource_link_id: int) -> str:
+    return f"{learner_id}:{resource_link_id}"
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    """What grading needs to know about a resource link (stored at each launch)."""
+
+    id: int
+    activity: str
+    course_id: int | None
+    review_on: bool  # the deployment has instructors review reflections
+    gradable: bool  # the launch granted a way to post scores
+
+
+def link_info(session: Session, resource_link_id: int) -> LinkInfo | None:
+    row = session.execute(
+        select(ResourceLink.activity, ResourceLink.course_id, ResourceLink.lineitem_url,
+               ResourceLink.lineitems_url, ResourceLink.ags_scopes, Deployment.reflection_review)
+        .join(Deployment, Deployment.id == ResourceLink.deployment_id)
+        .where(ResourceLink.id == resource_link_id)).first()
+    if row is None:
+        return None
+    activity, course_id, lineitem, lineitems, ags_scopes, review_on = row
+    granted = set(ags_scopes or ())
+    # A score goes to the launch's line item, or to one the tool creates where it may.
+    gradable = SCORE_SCOPE in granted and bool(lineitem or (lineitems and LINEITEM_SCOPE in granted))
+    return LinkInfo(resource_link_id, activity, course_id, bool(review_on), gradable)
+
+
+def learner_progress(session: Session, level: Level, learner_id: int, link: LinkInfo, *,
+                     attempts: Sequence[Attempt] | None = None,
+                     answers: Mapping[str, ReflectionAnswer] | None = None) -> LearnerProgress:
+    """The inputs of the score rules, from the stored attempts, reflections and review. A caller
+    that has already loaded attempts or answers passes them (no second query)."""
+    if attempts is None:
+        attempts = cases.learner_attempts(session, learner_id)
+    submitted_at: datetime | None = None
+    review: Review | None = None
+    if scores.activity_of(level, link.activity) == scores.LEVEL:
+        if answers is None:
+            answers = cases.reflection_answers(session, learner_id)
+        if cases.reflections_submitted(level, answers):
+            submitted_at = max(a.submitted_at for q in level.reflections
+                               if (a := answers[q.id]).submitted_at is not None)
+            if link.review_on:
+                review = newest_review(session, learner_id, link.course_id)
+    return LearnerProgress(
+        best_states=cases.best_states(level, attempts),
+        started_cases=frozenset(a.case_id for a in attempts),
+        reflections_submitted_at=submitted_at, review_on=link.review_on, review=review)
+
+
+def newest_review(session: Session, learner_id: int, course_id: int | None) -> Review | None:
+    if course_id is None:
+        return None
+    row = session.scalars(
+        select(ReflectionReview)
+        .where(ReflectionReview.learner_id == learner_id, ReflectionReview.course_id == course_id)
+        .order_by(ReflectionReview.created_at.desc(), ReflectionReview.id.desc()).limit(1)).first()
+    if row is None or row.status not in ("accepted", "returned"):
+        return None
+    return Review(row.status, row.comment, row.created_at)  # type: ignore[arg-type]
+
+
+def current_score(session: Session, level: Level, learner_id: int, link: LinkInfo,
+                  reason: str = "started", *, attempts: Sequence[Attempt] | None = None,
+                  answers: Mapping[str, ReflectionAnswer] | None = None) -> ScoreToSend:
+    """The score the link's rules give the learner's progress now (sent or not)."""
+    learner = learner_progress(session, level, learner_id, link, attempts=attempts,
+                               answers=answers)
+    return scores.compute(level, scores.activity_of(level, link.activity), learner, reason)
+
+
+def record_progress(session: Session, *, learner_id: int, resource_link_id: int, reason: str,
+                    locale: str, role: str, level: Level,
+                    now: datetime | None = None) -> Score | None:
+    """Write the score the learner's progress now gives under the resource link, and make its
+    delivery pending. Returns the new Score, or None when nothing is to be sent: a non-learner
+    (`role` is page_token.Viewer.role: "learner" or "instructor"), an unknown or non-gradable
+    link, "started" when the pair already has a score, or a score identical to the newest one.
+
+    `reason` is one of scores.REASONS; the player passes "case_completed" for every finished
+    attempt, recorded as "level_completed" the first time every case of a level link is passed.
+    `locale` the learner's language for the comment ("fr" or
+    "en"; a BCP 47 tag such as "en-CA" is read by its language); `level` the loaded content
+    (cases.loader.get_level). Flushes, never commits.
+    """
+    if reason not in scores.REASONS:
+        raise ValueError(f"unknown score reason {reason!r}")
+    if role != LEARNER:
+        return None
+    link = link_info(session, resource_link_id)
+    if link is None or not link.gradable:
+        return None
+    _take_turn(session, learner_id, resource_link_id)
+    previous = newest_score(session, learner_id, resource_link_id)
+    if reason == "started" and previous is not None:
+        return None  # "started" is the first score of the pair, once
+    learner = learner_progress(session, level, learner_id, link)
+    activity = scores.activity_of(level, link.activity)
+    if reason == "case_completed" and activity == scores.LEVEL and _cases_done(level, learner) \
+            and not _has_reason(session, learner_id, resource_link_id, "level_completed"):
+        reason = "level_completed"  # the finish that completes the level's cases, once per link
+    to_send = scores.compute(level, activity, learner, reason)
+    language = "en" if locale.lower().startswith("en") else "fr"
+    comment = to_send.comment(language)
+    if previous is not None and previous.delivery != FAILED and _same(previous, to_send, comment):
+        return None
+    now = now or utcnow()
+    stamp = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    if previous is not None and stamp < previous.timestamp + _TICK:
+        stamp = previous.timestamp + _TICK
+    score = Score(
+        learner_id=learner_id, resource_link_id=resource_link_id, reason=reason,
+        activity=to_send.activity, score_given=to_send.score_given,
+        score_maximum=to_send.score_maximum, activity_progress=to_send.activity_progress,
+        grading_progress=to_send.grading_progress, comment=comment, timestamp=stamp,
+        created_at=now)
+    session.add(score)
+    session.flush()
+    enqueue(session, TOPIC, outbox_key(learner_id, resource_link_id), score.id, now)
+    return score
+
+
+def newest_score(session: Session, learner_id: int, resource_link_id: int) -> Score | None:
+    return session.scalars(
+        select(Score).where(Score.learner_id == learner_id,
+                            Score.resource_link_id == resource_link_id)
+        .order_by(Score.timestamp.desc(), Score.id.desc()).limit(1)).first()
+
+
+def newest_sent(session: Session, learner_id: int, resource_link_id: int) -> Score | None:
+    """The newest score the LMS accepted (what its gradebook shows)."""
+    return session.scalars(
+        select(Score).where(Score.learner_id == learner_id,
+                            Score.resource_link_id == resource_link_id, Score.delivery == SENT)
+        .order_by(Score.timestamp.desc(), Score.id.desc()).limit(1)).first()
+
+
+def enqueue(session: Session, topic: str, key: str, ref_id: int, now: datetime) -> None:
+    """Point the (topic, key) outbox row at `ref_id` and make it pending, in one statement.
+
+    A row already pending keeps its attempts and `available_at`: when it is backing off, the
+    receiver is still down, and a new score must not reset the backoff. A row that was sent or had
+    failed starts over (attempts 0, due now, the previous error cleared).
+    """
+    table: Any = OutboxMessage.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    stmt = insert(table).values(
+        topic=topic, key=key, ref_id=ref_id, status=PENDING, attempts=0, available_at=now,
+        created_at=now, updated_at=now)
+    was_pending = table.c.status == PENDING
+
+    def keep(column: str) -> Any:
+        return case((was_pending, table.c[column]), else_=stmt.excluded[column])
+
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["topic", "key"],
+        set_={"ref_id": stmt.excluded.ref_id, "status": PENDING, "attempts": keep("attempts"),
+              "available_at": keep("available_at"),
+              "last_status": case((was_pending, table.c.last_status), else_=None),
+              "last_error": case((was_pending, table.c.last_error), else_=None),
+              "done_at": None, "updated_at": stmt.excluded.updated_at})
+    session.execute(stmt)
+
+
+def _take_turn(session: Session, learner_id: int, resource_link_id: int) -> None:
+    """PostgreSQL: serialise the score writes of one (learner, link) until the transaction ends,
+    so timestamps read and written by concurrent requests stay strictly increasing."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(
+            "SELECT pg_advisory_xact_lock(CAST(:learner AS integer), CAST(:link AS integer))"),
+                        {"learner": learner_id, "link": resource_link_id})
+
+
+def _cases_done(level: Level, learner: LearnerProgress) -> bool:
+    return len(progress.level_cases_passed(level.cases, learner.best_states)) == len(level.cases)
+
+
+def _has_reason(session: Session, learner_id: int, resource_link_id: int, reason: str) -> bool:
+    return session.scalars(
+        select(Score.id).where(Score.learner_id == learner_id,
+                               Score.resource_link_id == resource_link_id, Score.reason == reason)
+        .limit(1)).first() is not None
+
+
+def _same(previous: Score, to_send: ScoreToSend, comment: str) -> bool:
+    return (previous.activity, previous.score_given, previous.score_maximum,
+            previous.activity_progress, previous.grading_progress, previous.comment) == (
+        to_send.activity, to_send.score_given, to_send.score_maximum,
+        to_send.activity_progress, to_send.grading_progress, comment)

@@ -1,1 +1,0 @@
-"""The instructor's landing page (learners land on the case player's level home, lti_tool/cases)."""
