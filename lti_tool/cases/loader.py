@@ -142,7 +142,7 @@ class _ContentLoader(_SafeLoader):
     def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
         if not isinstance(node, yaml.MappingNode):
             raise yaml.constructor.ConstructorError(
-                None, None, f"expected a mapping, found {node.id}", node.start_mark
+                None, None, f"expected a mapping, found {type(node).__name__}", node.start_mark
             )
         self.flatten_mapping(node)
         mapping: dict[Any, Any] = {}

@@ -32,8 +32,8 @@ from lti_tool.db import get_session
 from lti_tool.errors import Bilingual
 from lti_tool.grading import service as grading
 from lti_tool.grading.scores import ScoreToSend
-from lti_tool.models import Attempt, ReflectionAnswer, Score
 from lti_tool.i18n import current_lang
+from lti_tool.models import Attempt, ReflectionAnswer, Score
 from lti_tool.page_token import require_viewer
 
 bp = Blueprint("cases", __name__)
