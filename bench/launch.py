@@ -77,6 +77,7 @@ def prepare(backend: str, workdir: Path, jwks_url: str) -> dict[str, str]:
         "LTI_TOOL_KEYS_DIR": str(workdir / "keys"),
         "LTI_TOOL_INSTANCE_DIR": str(workdir),
         "LTI_TOOL_LOG_LEVEL": "WARNING",
+        "LTI_TOOL_OUTBOUND_PRIVATE_NETWORKS": "any",  # the platform JWKS is on loopback
     }
     if backend == "postgres":
         from sqlalchemy import create_engine, text

@@ -30,8 +30,8 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
 
     from lti_tool import db, errors, framing, i18n
     from lti_tool.cases.views import bp as cases_bp
-    from lti_tool.health import bp as health_bp
     from lti_tool.grading.views import bp as grading_bp
+    from lti_tool.health import bp as health_bp
     from lti_tool.launch import wiring
     from lti_tool.launch.deep_linking import bp as deep_linking_bp
     from lti_tool.launch.dynamic_registration import bp as registration_bp

@@ -296,6 +296,36 @@ def platform_remove(issuer: str, client_id: str, deployment_id: str | None) -> N
     click.echo("removed")
 
 
+@main.group()
+def deployment() -> None:
+    """Per-deployment settings."""
+
+
+@deployment.command("review")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.option("--deployment-id", required=True)
+@click.option("--on/--off", "on", required=True,
+              help="instructors accept or return reflections before they count (PendingManual)")
+@with_appcontext
+def deployment_review(issuer: str, client_id: str, deployment_id: str, on: bool) -> None:
+    """Switch reflection review on or off for one deployment."""
+    from sqlalchemy import select
+
+    from lti_tool.models import Deployment, Platform
+
+    with _db() as session:
+        row = session.scalars(
+            select(Deployment).join(Platform, Platform.id == Deployment.platform_id).where(
+                Platform.issuer == issuer, Platform.client_id == client_id,
+                Deployment.deployment_id == deployment_id)).first()
+        if row is None:
+            raise click.ClickException("no such deployment: see `lti-tool platform list`")
+        row.reflection_review = on
+        session.commit()
+    click.echo(f"reflection review {'on' if on else 'off'} for {issuer} / {client_id} / {deployment_id}")
+
+
 # -- content ------------------------------------------------------------------------------------
 @main.group()
 def cases() -> None:
@@ -452,6 +482,8 @@ def demo(host: str, port: int, lms_port: int) -> None:
     lms_url = f"http://{host}:{lms_port}"
     os.environ.setdefault("LTI_TOOL_ENV", "demo")
     os.environ.setdefault("LTI_TOOL_BASE_URL", tool_url)
+    # The demo LMS answers on loopback: the guarded outbound client must be allowed to call it.
+    os.environ.setdefault("LTI_TOOL_OUTBOUND_PRIVATE_NETWORKS", "any")
     settings = load_settings()
     app = create_app(settings)
     demo_settings = DemoSettings(

@@ -31,6 +31,7 @@ from lti_tool.cases.model import Case, Decision, Level, Text
 from lti_tool.db import get_session
 from lti_tool.errors import Bilingual
 from lti_tool.grading import service as grading
+from lti_tool.grading.review import returned_comment
 from lti_tool.grading.scores import ScoreToSend
 from lti_tool.i18n import current_lang
 from lti_tool.models import Attempt, ReflectionAnswer, Score
@@ -385,8 +386,13 @@ def _reflections_page(level: Level, texts: dict[str, str] | None = None,
     if texts is None:
         texts = {q.id: answers[q.id].draft if q.id in answers else "" for q in level.reflections}
     saved = [a.draft_saved_at for a in answers.values() if a.draft_saved_at is not None]
+    submitted = [a.submitted_at for a in answers.values() if a.submitted_at is not None]
+    # An instructor's "returned" review with its comment, until the learner submits again.
+    returned = returned_comment(session, g.viewer.learner_id, g.viewer.course_id,
+                                max(submitted) if submitted else None)
     return render_template(
         "cases/reflections.html", level=level, answers=answers, history=history, texts=texts,
+        returned=returned,
         too_short=too_short or {}, just_submitted=just_submitted,
         any_submitted=any(a.submitted_at for a in answers.values()),
         last_saved=max(saved) if saved else None,

@@ -1,8 +1,9 @@
 """Delivering the outbox's scores to the LMS (issue 7, item 2; DESIGN.md §4.3; models/outbox.py).
 
-- `enqueue` — the upsert a new score makes (one row per learner + resource link, pointing at the
-  newest score), in the caller's transaction; on PostgreSQL it also `NOTIFY`s the workers, which
-  PostgreSQL delivers at commit only (https://www.postgresql.org/docs/current/sql-notify.html).
+- Writing a row is `grading.service.enqueue` (one row per learner + resource link, pointing at
+  the newest score, in the transaction of the progress that caused it). A `NOTIFY lti_outbox` in
+  that transaction wakes PostgreSQL workers at commit
+  (https://www.postgresql.org/docs/current/sql-notify.html); without it they poll.
 - `claim` — due rows leased to one worker: `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)
   RETURNING`, so any number of workers share the backlog without waiting on each other and never
   take the same row (https://www.postgresql.org/docs/current/sql-select.html#SQL-FOR-UPDATE-SHARE).
@@ -30,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import tenacity
-from sqlalchemy import and_, case, func, or_, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from lti_tool.db import utcnow
@@ -44,46 +45,6 @@ log = logging.getLogger(__name__)
 TOPIC_SCORE = "ags.score"
 NOTIFY_CHANNEL = "lti_outbox"
 SENT_SCORE, SUPERSEDED_SCORE, FAILED_SCORE = "sent", "superseded", "failed"  # Score.delivery
-
-
-def score_key(learner_id: int, resource_link_id: int) -> str:
-    return f"{learner_id}:{resource_link_id}"
-
-
-# -- writing -------------------------------------------------------------------------------------
-def enqueue(session: Session, *, key: str, ref_id: int, now: datetime | None = None,
-            topic: str = TOPIC_SCORE) -> None:
-    """Point the `(topic, key)` row at `ref_id` and make it pending (flush only, no commit).
-
-    A row already pending keeps its attempts and its `available_at`: if it is backing off, the LMS
-    is still down and the newer score waits with it. A row that was sent or failed starts afresh.
-    """
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    now = now or utcnow()
-    dialect = session.get_bind().dialect.name
-    stmt: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(OutboxMessage)
-    stmt = stmt.values(topic=topic, key=key, ref_id=ref_id, status=PENDING, attempts=0,
-                       available_at=now, created_at=now, updated_at=now)
-    was_pending = OutboxMessage.status == PENDING
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["topic", "key"],
-        set_={
-            "ref_id": stmt.excluded.ref_id,
-            "status": PENDING,
-            "attempts": case((was_pending, OutboxMessage.attempts), else_=0),
-            "available_at": case((was_pending, OutboxMessage.available_at),
-                                 else_=stmt.excluded.available_at),
-            # created_at: when this delivery started waiting (the row is reused per delivery).
-            "created_at": case((was_pending, OutboxMessage.created_at),
-                               else_=stmt.excluded.created_at),
-            "updated_at": stmt.excluded.updated_at,
-            "done_at": None,
-        },
-    )
-    session.execute(stmt)
-    if dialect == "postgresql":
-        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
 
 
 # -- retry policy --------------------------------------------------------------------------------
@@ -242,7 +203,7 @@ class ScoreDelivery:
             return result
         with self.sessions() as session:
             contexts = load_contexts(session, [c.ref_id for c in claims])
-            session.rollback()
+            session.expunge_all()  # read-only snapshots: closing must not expire them
         done: list[tuple[Claim, ags.Outcome]] = []
         for index, c in enumerate(claims):
             remaining = (c.leased_until - self.clock()).total_seconds()

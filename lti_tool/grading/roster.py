@@ -407,7 +407,8 @@ def score_key(learner_id: int, resource_link_id: int) -> str:
     return f"{learner_id}:{resource_link_id}"
 
 
-def newest_scores(session: Session, learner_ids: Sequence[int], resource_link_id: int) -> dict[int, Score]:
+def newest_scores(session: Session, learner_ids: Sequence[int],
+                  resource_link_id: int) -> dict[int, Score]:
     newest = (select(Score.learner_id, func.max(Score.timestamp).label("ts"))
               .where(Score.resource_link_id == resource_link_id, Score.learner_id.in_(learner_ids))
               .group_by(Score.learner_id).subquery())
@@ -417,7 +418,8 @@ def newest_scores(session: Session, learner_ids: Sequence[int], resource_link_id
     return {score.learner_id: score for score in rows}
 
 
-def latest_reviews(session: Session, learner_ids: Sequence[int], course_id: int) -> dict[int, ReflectionReview]:
+def latest_reviews(session: Session, learner_ids: Sequence[int],
+                   course_id: int) -> dict[int, ReflectionReview]:
     newest: dict[int, ReflectionReview] = {}
     for review in session.scalars(select(ReflectionReview).where(
             ReflectionReview.learner_id.in_(learner_ids), ReflectionReview.course_id == course_id)

@@ -77,6 +77,9 @@ class ScoreToSend:
     grading_progress: GradingProgress
     comment_fr: str
     comment_en: str
+    # Where the level's reflections stand: "" (not submitted), "submitted" (no review),
+    # "awaiting_review", "accepted" or "returned". Always "" for a single-case link.
+    reflections: str = ""
 
     def comment(self, locale: str) -> str:
         return self.comment_en if locale == "en" else self.comment_fr
@@ -125,23 +128,24 @@ def _level(level: Level, learner: LearnerProgress, reason: str) -> ScoreToSend:
     submitted_at = learner.reflections_submitted_at if passed == total else None
     activity_p: ActivityProgress = "InProgress"
     grading_p: GradingProgress = "FullyGraded"
-    tail_fr = tail_en = ""
+    tail_fr = tail_en = reflections = ""
     if submitted_at is not None:
         review = learner.review if learner.review_on else None
         # A review counts for the submission it saw: a later revision waits for a new review.
         if review is not None and review.at < submitted_at:
             review = None
         if not learner.review_on:
-            activity_p = "Completed"
+            activity_p, reflections = "Completed", "submitted"
             tail_fr, tail_en = f"{NBSP}; réflexions soumises", "; reflections submitted"
         elif review is None:
-            activity_p, grading_p = "Submitted", "PendingManual"
+            activity_p, grading_p, reflections = "Submitted", "PendingManual", "awaiting_review"
             tail_fr = f"{NBSP}; réflexions soumises, en attente de révision"
             tail_en = "; reflections submitted, awaiting review"
         elif review.status == "accepted":
-            activity_p = "Completed"
+            activity_p, reflections = "Completed", "accepted"
             tail_fr, tail_en = f"{NBSP}; réflexions acceptées", "; reflections accepted"
         else:
+            reflections = "returned"
             tail_fr = f"{NBSP}; réflexions retournées pour révision"
             tail_en = "; reflections returned for revision"
             said = " ".join(review.comment.split())[:MAX_REVIEW_COMMENT]
@@ -149,7 +153,7 @@ def _level(level: Level, learner: LearnerProgress, reason: str) -> ScoreToSend:
                 tail_fr += f"{NBSP}: «{NBSP}{said}{NBSP}»"
                 tail_en += f": “{said}”"
     return ScoreToSend(reason, LEVEL, grade, SCORE_MAXIMUM, activity_p, grading_p,
-                       f"{head_fr}{tail_fr}.", f"{head_en}{tail_en}.")
+                       f"{head_fr}{tail_fr}.", f"{head_en}{tail_en}.", reflections)
 
 
 # --- a single-case link -------------------------------------------------------------------------

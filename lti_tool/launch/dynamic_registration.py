@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from lti_tool import http
+from lti_tool import framing, http
 from lti_tool.db import get_session
 from lti_tool.errors import Bilingual, ToolError
 from lti_tool.i18n import current_lang
@@ -342,9 +342,12 @@ def _admit(invite: str | None) -> Invitation | None:
 # -- views -----------------------------------------------------------------------------------------
 @bp.get("/lti/register")
 def start() -> Response:
+    config_url = request.args.get("openid_configuration", "")
+    # The LMS opens this page in a frame of its own (Moodle: a modal iframe) before it is
+    # registered: its origin may frame the page, refusals included, so the admin sees them.
+    framing.allow([config_url])
     invite = request.args.get(INVITE_PARAM) or None
     invitation = _admit(invite)
-    config_url = request.args.get("openid_configuration", "")
     token = request.args.get("registration_token") or None
     config = fetch_configuration(config_url, token)
     urls = tool_urls()
@@ -362,6 +365,7 @@ def start() -> Response:
 @bp.post("/lti/register")
 def confirm() -> Response:
     config_url, token, invite = read_form(request.form.get(FORM_FIELD))
+    framing.allow([config_url])
     invitation = _admit(invite)
     settings = current_app.extensions["settings"]
     config = fetch_configuration(config_url, token)

@@ -35,10 +35,14 @@ _UPSERT_LEARNER = (
     "email = excluded.email, locale = excluded.locale, last_launch_at = excluded.last_launch_at "
     "RETURNING id"
 )
+# The NRPS URL is kept from the newest launch that carried one (a launch without the claim, e.g.
+# from a placement that does not grant NRPS, must not erase it): the roster outlives the token.
 _UPSERT_COURSE = (
-    "INSERT INTO course (platform_id, context_id, title, label, updated_at) VALUES (:platform_id, "
-    ":context_id, :title, :label, :now) ON CONFLICT (platform_id, context_id) DO UPDATE SET "
-    "title = excluded.title, label = excluded.label, updated_at = excluded.updated_at RETURNING id"
+    "INSERT INTO course (platform_id, context_id, title, label, nrps_url, updated_at) VALUES "
+    "(:platform_id, :context_id, :title, :label, :nrps_url, :now) ON CONFLICT (platform_id, "
+    "context_id) DO UPDATE SET title = excluded.title, label = excluded.label, "
+    "nrps_url = COALESCE(excluded.nrps_url, course.nrps_url), updated_at = excluded.updated_at "
+    "RETURNING id"
 )
 _UPSERT_LINK = (
     "INSERT INTO resource_link (platform_id, deployment_id, course_id, resource_link_id, title, "
@@ -103,6 +107,7 @@ def record_launch(
                     "context_id": ctx.context_id,
                     "title": ctx.context_title,
                     "label": ctx.context_label,
+                    "nrps_url": ctx.nrps_url,
                     "now": stamp,
                 },
             )

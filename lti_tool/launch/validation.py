@@ -1,6 +1,7 @@
-"""The launch validator chain: pylti1p3next's `MessageLaunch.validate()` order
-(state → JWT format → nonce → registration → signature → deployment → message), with every step
-replaced or completed where the library falls short (LTI.md, "Defects of the library"):
+"""The launch validator chain: pylti1p3next's `MessageLaunch.validate()` steps, in the order
+state → JWT format → registration → signature → nonce → deployment → message (the library checks
+the nonce before the signature; see `validate`), with every step replaced or completed where the
+library falls short (LTI.md, "Defects of the library"):
 
 - state bound to the browser by our cookie or LTI Platform Storage, not the Flask session;
 - nonce consumed atomically (Redis or the database), so a launch never replays;
@@ -397,6 +398,26 @@ class ToolMessageLaunch(MessageLaunch):
                 detail=f"{target!r} != login {login_target!r}",
             )
         return self
+
+    def validate(self) -> ToolMessageLaunch:
+        """The library's chain, with the signature checked before the nonce is used up: a forged
+        token cannot burn a real login, and no database write (SQLite holds its write lock until
+        commit) waits on a platform's slow JWKS download, which would stall other tenants."""
+        self._validated = True
+        try:
+            return (
+                self.validate_state()
+                .validate_jwt_format()
+                .validate_registration()
+                .validate_jwt_signature()
+                .validate_nonce()
+                .validate_deployment()
+                .validate_message()
+                .save_launch_data()
+            )
+        except Exception:
+            self._validated = False
+            raise
 
     def save_launch_data(self) -> ToolMessageLaunch:
         # Stored by `services.record_launch` in the request's transaction instead of the session.

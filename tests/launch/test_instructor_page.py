@@ -1,32 +1,42 @@
-"""The instructor's landing page: course, activity, and how many learners started the cases."""
+"""The instructor's landing page (`/instructor`, lti_tool/grading/views.py): course, activity, and
+the learners of the course with their progress. The full view is tested in
+tests/grading/test_instructor_view.py."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from lti_tool.cases.loader import get_level
 from lti_tool.cases.service import start_attempt
 from lti_tool.db import get_session
+from tests.cases.player_support import parse
 from tests.support.minted import minted_platform
 
 INSTRUCTOR = ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"]
 
 
-def _count(page: str) -> int:
-    match = re.search(r'data-testid="learner-count">(\d+)<', page)
-    assert match, page[:500]
-    return int(match.group(1))
+def _rows(page: str) -> dict[str, str]:
+    """Learner name → status of each row of the progress table."""
+    tree = parse(page)
+    tables = tree.find_all("table", data_testid="progress-table")
+    if not tables:
+        return {}
+    return {row.find("th").find_all("a")[0].text if row.find("th").find_all("a") else row.find("th").text:
+            row.attrs["data-status"] for row in tables[0].find("tbody").find_all("tr")}
 
 
-def test_instructor_page_counts_learners_who_started(app: Any, client: Any) -> None:
+def test_instructor_page_lists_the_learners_who_launched(app: Any, client: Any) -> None:
     with minted_platform(app) as platform:
-        page = client.get(platform.launch(client, sub="teacher", lti_roles=INSTRUCTOR).headers["Location"])
+        page = client.get(platform.launch(client, sub="teacher", name="Camille Roy",
+                                          lti_roles=INSTRUCTOR).headers["Location"])
         assert page.status_code == 200
         html = page.get_data(as_text=True)
         assert "Formation SEXTO" in html and "Niveau Architecte" in html
-        assert _count(html) == 0  # the instructor's own launch is not a learner
-        assert platform.launch(client, sub="learner-1").status_code == 303
+        assert _rows(html) == {}  # the instructor's own launch is not a learner
+        assert 'data-notice="nrps_not_offered"' in html  # no NRPS claim: learners seen instead
+        assert platform.launch(client, sub="learner-1", name="Léa Gagnon").status_code == 303
+        again = client.get(platform.launch(client, sub="teacher", lti_roles=INSTRUCTOR).headers["Location"])
+        assert _rows(again.get_data(as_text=True)) == {"Léa Gagnon": "not_started"}
         with app.test_request_context():
             session = get_session()
             from sqlalchemy import select
@@ -38,5 +48,14 @@ def test_instructor_page_counts_learners_who_started(app: Any, client: Any) -> N
             case = get_level(app.extensions["settings"].content_dir).cases["case-1"]
             start_attempt(session, learner_id, case, resource_link_id=link_id)
             session.commit()
-        again = client.get(platform.launch(client, sub="teacher", lti_roles=INSTRUCTOR).headers["Location"])
-        assert _count(again.get_data(as_text=True)) == 1
+        third = client.get(platform.launch(client, sub="teacher", lti_roles=INSTRUCTOR).headers["Location"])
+        assert _rows(third.get_data(as_text=True)) == {"Léa Gagnon": "in_progress"}
+
+
+def test_a_learner_token_cannot_open_the_instructor_page(app: Any, client: Any) -> None:
+    with minted_platform(app) as platform:
+        location = platform.launch(client, sub="learner-1").headers["Location"]
+    token = location.split("t=", 1)[1]
+    response = client.get("/instructor", query_string={"t": token})
+    assert response.status_code == 403
+    assert 'data-error-code="instructor_only"' in response.get_data(as_text=True)

@@ -211,3 +211,14 @@ def test_setup_creates_private_secret_database_and_folders(tmp_path: Path, keys_
     assert modes == {"instance": 0o700, "secret_key": 0o600, "lti_tool.db": 0o600}
     for extra in instance.glob("lti_tool.db-*"):  # WAL files follow the database's mode
         assert stat.S_IMODE(extra.stat().st_mode) & 0o077 == 0, extra
+
+
+def test_registration_page_may_be_framed_by_the_registering_lms(client: Any) -> None:
+    # Moodle opens the registration URL in a modal iframe before it is registered: even the
+    # refusal must show there. Nothing is fetched without an invitation (tests/launch/test_invitations.py).
+    response = client.get("/lti/register", query_string={
+        "openid_configuration": "https://moodle.example.test/mod/lti/openid-configuration.php",
+        "registration_token": "x"})
+    assert response.status_code == 403
+    assert response.headers["Content-Security-Policy"].endswith(
+        "frame-ancestors 'self' https://moodle.example.test")
