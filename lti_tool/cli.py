@@ -348,15 +348,17 @@ def cases_validate(path: str | None) -> None:
 @click.option("--lease", default=60.0, type=click.FloatRange(5, 3600),
               help="seconds a claimed row stays with this worker (a dead worker's rows are "
               "taken over after it)")
-@click.option("--poll", default=2.0, type=click.FloatRange(0.05, 60),
-              help="seconds between looks for due rows when idle")
+@click.option("--poll", default=0.5, type=click.FloatRange(0.05, 60),
+              help="seconds between looks for due rows when idle (one indexed query)")
+@click.option("--concurrency", default=8, type=click.IntRange(1, 64),
+              help="scores of a batch posted in parallel (threads)")
 @with_appcontext
-def worker(once: bool, batch: int, lease: float, poll: float) -> None:
-    """Deliver scores to the LMS (AGS) until stopped (SIGTERM finishes the current row)."""
+def worker(once: bool, batch: int, lease: float, poll: float, concurrency: int) -> None:
+    """Deliver scores to the LMS (AGS) until stopped (SIGTERM finishes the current rows)."""
     from lti_tool.grading.worker import Drainer
 
     drainer = Drainer(current_app._get_current_object(), batch=batch,  # type: ignore[attr-defined]
-                      lease=lease, poll=poll, listen=not once)
+                      lease=lease, poll=poll, listen=not once, concurrency=concurrency)
     drainer.stop_on_signals()
     handled = drainer.drain(once=once)
     click.echo(f"worker stopped: {handled} deliveries handled, {drainer.delivered} delivered",

@@ -73,7 +73,7 @@ def _require_instructor() -> None:
         raise AccessDenied(
             Bilingual("Cette page est réservée aux personnes qui enseignent le cours.",
                       "This page is for the course's instructors only."),
-            detail="learner token on the instructor view", code="instructor_only")
+            detail="learner token on the instructor view")
 
 
 @dataclass(frozen=True)

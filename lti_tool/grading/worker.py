@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +35,7 @@ _WRITTEN = "lti_outbox_written"
 
 class Drainer:
     def __init__(self, app: Flask, *, batch: int = 20, lease: float = 60.0, poll: float = 2.0,
-                 backoff: Backoff | None = None, listen: bool = False) -> None:
+                 backoff: Backoff | None = None, listen: bool = False, concurrency: int = 1) -> None:
         self.app = app
         self.batch = batch
         self.poll = poll
@@ -42,6 +43,9 @@ class Drainer:
         self.stop = threading.Event()
         self.wake = threading.Event()
         settings = app.extensions["settings"]
+        self.executor = ThreadPoolExecutor(
+            max_workers=concurrency, thread_name_prefix="outbox-post",
+            initializer=lambda: app.app_context().push()) if concurrency > 1 else None
         self.delivery = ScoreDelivery(
             app.extensions["db_sessionmaker"],
             client=ags.AgsClient(),
@@ -49,6 +53,7 @@ class Drainer:
             lease=lease,
             # One row may take two calls (a 401, then the retry) of the outbound deadline each.
             row_budget=min(lease / 2, 2 * float(settings.outbound_deadline) + 5),
+            executor=self.executor,
         )
         self.delivered = 0
         self._listener: Any = None
@@ -76,6 +81,8 @@ class Drainer:
                         break
                     self._wait()
         self._close_listener()
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
         return handled
 
     def _wait(self) -> None:
@@ -159,6 +166,6 @@ def install_wakeup(app: Flask, wake: threading.Event) -> None:
 
 def start_in_process(app: Flask) -> Drainer:
     """Single-process mode (`lti-tool run`, `lti-tool demo`): the server delivers its own scores."""
-    drainer = Drainer(app, poll=2.0)
+    drainer = Drainer(app, poll=2.0, concurrency=4)
     drainer.start_thread()
     return drainer

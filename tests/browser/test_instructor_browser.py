@@ -91,7 +91,7 @@ def test_instructor_view_roster_with_progress_is_accessible_in_both_languages(
     expect(frame.locator("[data-testid='preview-banner']")).to_be_visible()
     key = frame.locator("[data-testid='answer-key']")
     expect(key).to_be_visible()
-    expect(key.locator("tr[data-points='2']").first).to_be_visible()
+    expect(key.locator("li[data-points='2']").first).to_be_visible()
     assert re.search(r"/attempts/\d+\?t=", lms_page.tool_frame().url)
     auditor.in_frame(lms_page.tool_frame(), "preview: decision with the answer key")
     auditor.page(lms_page.tool_frame().url, "preview: decision with the answer key")

@@ -606,3 +606,23 @@ def test_roster_from_the_demo_lms_over_http(live: Any) -> None:  # noqa: F811
         assert course.roster_fetched_at is not None
         assert any(m["user_id"] == "demo-user-camille-roy" for m in course.roster or [])
 
+
+
+def test_cli_switches_reflection_review_per_deployment(app: Any, nrps: NrpsServer) -> None:
+    from lti_tool.cli import deployment
+
+    with platform_at(app, nrps.url) as platform:
+        runner = app.test_cli_runner()
+        args = ["review", "--issuer", platform.issuer, "--client-id", platform.client_id,
+                "--deployment-id", platform.deployment_id]
+        on = runner.invoke(deployment, [*args, "--on"])
+        assert on.exit_code == 0, on.output
+        with app.test_request_context():
+            assert get_session().execute(select(Deployment.reflection_review)).scalar_one() is True
+        off = runner.invoke(deployment, [*args, "--off"])
+        assert off.exit_code == 0, off.output
+        with app.test_request_context():
+            assert get_session().execute(select(Deployment.reflection_review)).scalar_one() is False
+        unknown = runner.invoke(deployment, ["review", "--issuer", platform.issuer, "--client-id",
+                                             platform.client_id, "--deployment-id", "nope", "--on"])
+        assert unknown.exit_code != 0 and "no such deployment" in unknown.output

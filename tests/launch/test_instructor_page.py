@@ -58,4 +58,4 @@ def test_a_learner_token_cannot_open_the_instructor_page(app: Any, client: Any) 
     token = location.split("t=", 1)[1]
     response = client.get("/instructor", query_string={"t": token})
     assert response.status_code == 403
-    assert 'data-error-code="instructor_only"' in response.get_data(as_text=True)
+    assert 'data-error-code="forbidden"' in response.get_data(as_text=True)
