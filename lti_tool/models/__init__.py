@@ -7,6 +7,7 @@ from lti_tool.models.attempt import (
     ReflectionReview,
     ReflectionSubmission,
 )
+from lti_tool.models.badges import Award, Organisation, Territory, TerritoryAgreement
 from lti_tool.models.grading import LineItem, Score
 from lti_tool.models.launch import LaunchRecord, LoginState
 from lti_tool.models.learner import Course, Learner, ResourceLink
@@ -16,11 +17,13 @@ from lti_tool.models.registration import Deployment, Platform, RegistrationInvit
 __all__ = [
     "Attempt",
     "AttemptEvent",
+    "Award",
     "Course",
     "Deployment",
     "LaunchRecord",
     "Learner",
     "LineItem",
+    "Organisation",
     "OutboxMessage",
     "LoginState",
     "Platform",
@@ -30,4 +33,6 @@ __all__ = [
     "ReflectionSubmission",
     "ResourceLink",
     "Score",
+    "Territory",
+    "TerritoryAgreement",
 ]

@@ -25,6 +25,12 @@ class Learner(Base):
     family_name: Mapped[str | None] = mapped_column(String(255), default=None)
     email: Mapped[str | None] = mapped_column(String(320), default=None)
     locale: Mapped[str | None] = mapped_column(String(16), default=None)
+    # The organisation a launch named (custom parameter, where the registration allows it).
+    organisation_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The Explorer level, when a deployment requires it: when and how it was recorded
+    # ("instructor" or "lms").
+    explorer_completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    explorer_source: Mapped[str | None] = mapped_column(String(16), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_launch_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -44,6 +50,8 @@ class Course(Base):
     # The NRPS roster (https://www.imsglobal.org/spec/lti-nrps/v2p0), cached; refreshed on demand.
     # The service URL comes from the newest launch's claim: services outlive the launch token.
     nrps_url: Mapped[str | None] = mapped_column(String(1024), default=None)
+    # `lti-tool organisation map … --course`: the course's organisation, before its deployment's.
+    organisation_code: Mapped[str | None] = mapped_column(String(64), default=None)
     roster: Mapped[list[Any] | None] = mapped_column(default=None)
     roster_fetched_at: Mapped[datetime | None] = mapped_column(default=None)
 

@@ -33,6 +33,9 @@ class Platform(Base):
     # "active" launches and calls services; "pending" (dynamic registration without an
     # invitation, LTI_TOOL_REGISTRATION=approval) does neither until `lti-tool platform approve`.
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # Whether a launch's custom parameter `sexto_organisation` may name the learner's organisation
+    # (off by default: the operator trusts that platform's administrators to set it right).
+    organisation_from_launch: Mapped[bool] = mapped_column(default=False)
     # How it came: "cli" (operator), "invitation", "dynamic" (uninvited, then approved or not).
     origin: Mapped[str] = mapped_column(String(16), default="cli")
     invitation_id: Mapped[int | None] = mapped_column(
@@ -76,6 +79,9 @@ class Deployment(Base):
     organisation_code: Mapped[str | None] = mapped_column(String(64), default=None)
     # Instructors accept or return reflections before they count (grading PendingManual).
     reflection_review: Mapped[bool] = mapped_column(default=False)
+    # The badge also needs the program's first level (Explorer), recorded by the instructor or
+    # sent by the LMS as a custom parameter.
+    require_explorer: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     platform: Mapped[Platform] = relationship(back_populates="deployments")
