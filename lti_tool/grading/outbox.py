@@ -158,10 +158,12 @@ def load_contexts(session: Session, score_ids: Sequence[int]) -> dict[int, Score
             if link_id is not None:
                 tool_items.setdefault(link_id, url)
     keys = {(score.learner_id, score.resource_link_id) for score, _, _, _ in rows}
-    older = set(session.execute(
-        select(Score.learner_id, Score.resource_link_id).distinct()
-        .where(Score.delivery.is_(None), Score.id.not_in(score_ids),
-               tuple_(Score.learner_id, Score.resource_link_id).in_(keys))).tuples()) if keys else set()
+    older: set[tuple[int, int]] = set()
+    if keys:
+        older = {(learner, link) for learner, link in session.execute(
+            select(Score.learner_id, Score.resource_link_id).distinct()
+            .where(Score.delivery.is_(None), Score.id.not_in(score_ids),
+                   tuple_(Score.learner_id, Score.resource_link_id).in_(keys)))}
     return {
         score.id: ScoreContext(score, sub, link, registration_of(platform),
                                link.lineitem_url or tool_items.get(link.id),
