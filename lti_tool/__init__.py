@@ -29,6 +29,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     logs.configure(settings.log_level)
 
     from lti_tool import db, errors, framing, i18n
+    from lti_tool.badges.attestation_views import bp as attestation_bp
     from lti_tool.cases.views import bp as cases_bp
     from lti_tool.grading.views import bp as grading_bp
     from lti_tool.health import bp as health_bp
@@ -50,7 +51,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     }
     for blueprint in (health_bp, launch_bp, registration_bp, tool_config_bp, deep_linking_bp,
                       grading_bp, cases_bp,
-                      registration_keys_bp):
+                      registration_keys_bp, attestation_bp):
         app.register_blueprint(blueprint)
 
     return app

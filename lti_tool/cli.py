@@ -17,6 +17,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from lti_tool import create_app
 from lti_tool.config import PROJECT_ROOT, dev_secret_path, load_settings
+from lti_tool.privacy_cli import learner as learner_commands
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -518,6 +519,8 @@ def demo(host: str, port: int, lms_port: int) -> None:
     except KeyboardInterrupt:
         pass
 
+
+main.add_command(learner_commands)  # lti-tool learner export|delete (Law 25)
 
 if __name__ == "__main__":
     main()

@@ -63,6 +63,23 @@ class Settings:
     registration_mode: str = "invitation"
     invitation_ttl: int = 7 * 24 * 3600
     log_level: str = "INFO"
+    # Law 25: reflections of learners with no launch for this many days are deleted by the worker
+    # (lti_tool/privacy.py); 0 keeps them. Two years: long enough for a school year and a renewal.
+    reflection_retention_days: int = 730
+    # Badges (issue 8, ../shared/docs/BADGES.md): who issues them, and each adapter's account.
+    badge_issuer: str = "embedded"  # embedded | badgr | credly | obf | lms | none
+    badgr_url: str = "https://api.badgr.io"
+    badgr_username: str = ""
+    badgr_password: str = ""
+    badgr_badgeclass: str = ""
+    credly_url: str = "https://api.credly.com"
+    credly_org: str = ""
+    credly_token: str = ""
+    credly_template: str = ""
+    obf_url: str = "https://openbadgefactory.com"
+    obf_client_id: str = ""
+    obf_client_secret: str = ""
+    obf_badge_id: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -121,6 +138,53 @@ def _private_networks(env: str, value: str) -> tuple[str, ...]:
     return items
 
 
+BADGE_ISSUERS = ("embedded", "badgr", "credly", "obf", "lms", "none")
+# What each external adapter cannot work without (environment variable, Settings field).
+BADGE_ISSUER_SETTINGS: dict[str, tuple[tuple[str, str], ...]] = {
+    "badgr": (("BADGR_USERNAME", "badgr_username"), ("BADGR_PASSWORD", "badgr_password"),
+              ("BADGR_BADGECLASS", "badgr_badgeclass")),
+    "credly": (("CREDLY_ORG", "credly_org"), ("CREDLY_TOKEN", "credly_token"),
+               ("CREDLY_TEMPLATE", "credly_template")),
+    "obf": (("OBF_CLIENT_ID", "obf_client_id"), ("OBF_CLIENT_SECRET", "obf_client_secret"),
+            ("OBF_BADGE_ID", "obf_badge_id")),
+}
+_BADGE_URLS = (("BADGR_URL", "badgr_url"), ("CREDLY_URL", "credly_url"), ("OBF_URL", "obf_url"))
+
+
+def _badge_settings(env: str, env_vars: Mapping[str, str]) -> dict[str, Any]:
+    """BADGE_ISSUER and the adapters' settings; in production the chosen adapter's account must
+    be complete (a badge that can never be issued is found at start, not at the first award)."""
+    issuer = env_vars.get("BADGE_ISSUER", "embedded").strip().lower()
+    if issuer not in BADGE_ISSUERS:
+        raise ConfigError(f"BADGE_ISSUER must be one of {', '.join(BADGE_ISSUERS)}, not {issuer!r}")
+    values: dict[str, Any] = {"badge_issuer": issuer}
+    for variables in BADGE_ISSUER_SETTINGS.values():
+        for name, attr in variables:
+            values[attr] = env_vars.get(name, "").strip()
+    for name, attr in _BADGE_URLS:
+        if env_vars.get(name, "").strip():
+            values[attr] = env_vars[name].strip().rstrip("/")
+    if env == "production":
+        missing = [name for name, attr in BADGE_ISSUER_SETTINGS.get(issuer, ()) if not values[attr]]
+        if missing:
+            raise ConfigError(f"{', '.join(missing)} must be set when BADGE_ISSUER={issuer} "
+                              "and LTI_TOOL_ENV=production")
+        for name, attr in _BADGE_URLS:
+            if attr in values and not str(values[attr]).startswith("https://"):
+                raise ConfigError(f"{name} must be an https:// URL in production")
+    return values
+
+
+def _retention_days(value: str | None) -> int:
+    """`LTI_TOOL_REFLECTION_RETENTION_DAYS`: whole days, 0 = keep reflections forever."""
+    if value is None or not value.strip():
+        return Settings.reflection_retention_days
+    if not value.strip().isdigit():
+        raise ConfigError(f"LTI_TOOL_REFLECTION_RETENTION_DAYS must be a whole number of days "
+                          f"(0 = keep), not {value!r}")
+    return int(value.strip())
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     env_vars = os.environ if environ is None else environ
     env = env_vars.get("LTI_TOOL_ENV", "dev").strip().lower()
@@ -162,5 +226,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         log_level=env_vars.get("LTI_TOOL_LOG_LEVEL", "INFO").upper(),
         outbound_private_networks=private_networks,
         registration_mode=registration_mode,
+        reflection_retention_days=_retention_days(env_vars.get("LTI_TOOL_REFLECTION_RETENTION_DAYS")),
+        **_badge_settings(env, env_vars),
     )
     return settings.with_overrides(**overrides) if overrides else settings

@@ -192,11 +192,14 @@ class DemoStore:
 
     # -- scores ---------------------------------------------------------------------------------
     def record_score(self, score: ScoreRecord, when: datetime) -> None:
-        """Store a score; refuse one whose timestamp is not strictly after the previous one."""
+        """Store a score; refuse one whose timestamp is not strictly after the previous one, in
+        whole seconds as Moodle compares them (gradebookservices scores.php: `timemodified >=
+        strtotime(timestamp)` → 409)."""
         with self._lock:
             for previous in reversed(self.scores):
                 if (previous.user_id, previous.line_item_id) == (score.user_id, score.line_item_id):
-                    if when <= datetime.fromisoformat(previous.timestamp):
+                    if int(when.timestamp()) <= int(
+                            datetime.fromisoformat(previous.timestamp).timestamp()):
                         raise ScoreConflict(previous.timestamp)
                     break
             self.scores.append(score)

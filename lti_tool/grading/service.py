@@ -52,7 +52,11 @@ SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 LINEITEM_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
 # Delivery states written on Score.delivery by the outbox worker (grading/outbox.py).
 SENT, SUPERSEDED, FAILED = "sent", "superseded", "failed"
-_TICK = timedelta(milliseconds=1)  # AGS timestamps carry milliseconds
+# Moodle refuses (409) a score unless its timestamp is newer, in whole seconds, than the grade's
+# (mod/lti/service/gradebookservices/classes/local/resources/scores.php: `timemodified >=
+# strtotime(timestamp)`): two scores within one second would lose the second. Whole seconds, each
+# at least one second after the previous one for that learner and link.
+_TICK = timedelta(seconds=1)
 
 
 def outbox_key(learner_id: int, resource_link_id: int) -> str:
@@ -165,7 +169,7 @@ def record_progress(session: Session, *, learner_id: int, resource_link_id: int,
     if previous is not None and previous.delivery != FAILED and _same(previous, to_send, comment):
         return None
     now = now or utcnow()
-    stamp = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    stamp = now.replace(microsecond=0)
     if previous is not None and stamp < previous.timestamp + _TICK:
         stamp = previous.timestamp + _TICK
     score = Score(
@@ -223,6 +227,9 @@ def enqueue(session: Session, topic: str, key: str, ref_id: int, now: datetime) 
               "last_error": case((was_pending, table.c.last_error), else_=None),
               "done_at": None, "updated_at": stmt.excluded.updated_at})
     session.execute(stmt)
+    if session.get_bind().dialect.name == "postgresql":
+        # Delivered at commit: separate `lti-tool worker` processes LISTEN and pick it up at once.
+        session.execute(text("SELECT pg_notify('lti_outbox', '')"))
 
 
 def _take_turn(session: Session, learner_id: int, resource_link_id: int) -> None:

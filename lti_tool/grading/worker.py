@@ -26,6 +26,7 @@ from lti_tool.db import utcnow
 from lti_tool.grading import ags
 from lti_tool.grading.outbox import NOTIFY_CHANNEL, Backoff, ScoreDelivery
 from lti_tool.models import OutboxMessage
+from lti_tool.privacy import RetentionSchedule
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class Drainer:
         )
         self.delivered = 0
         self._listener: Any = None
+        # Law 25: reflections of long-inactive learners are deleted (privacy.py), hourly at most.
+        self.retention = RetentionSchedule()
 
     # -- draining ----------------------------------------------------------------------------
     def drain(self, *, once: bool = False) -> int:
@@ -77,6 +80,7 @@ class Drainer:
                 handled += sum(result.outcomes.values())
                 self.delivered += result.outcomes.get("Delivered", 0)
                 if result.claimed == 0:
+                    self.retention.run_if_due(self.app)
                     if once:
                         break
                     self._wait()

@@ -149,9 +149,9 @@ def switch(live_or_url: Any, mode: str, **extra: Any) -> dict[str, Any]:
 
 
 def start() -> datetime:
-    """A timestamp base: whole milliseconds, like the scores the tool writes."""
+    """A timestamp base: whole seconds, like the scores the tool writes."""
     now = datetime.now(UTC) - timedelta(minutes=5)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return now.replace(microsecond=0)
 
 
 # -- a live tool + demo LMS whose score endpoint answers slowly (a distant LMS) ------------------

@@ -35,7 +35,7 @@ from tests.grading.delivery_support import (
     token,
 )
 
-MS = timedelta(milliseconds=1)
+MS = timedelta(seconds=1)  # the step between two scores: Moodle compares whole seconds
 
 
 @pytest.fixture
