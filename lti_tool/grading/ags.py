@@ -34,8 +34,6 @@ from lti_tool import http
 from lti_tool.launch.platforms import for_family
 from lti_tool.launch.registry import Registration
 from lti_tool.launch.service_connector import (
-    MemoryTokenCache,
-    RedisTokenCache,
     ServiceNotAllowed,
     ToolServiceConnector,
     token_cache_key,
@@ -260,14 +258,7 @@ class AgsClient:
     def drop_token(connector: ToolServiceConnector, scopes: Sequence[str]) -> None:
         reg = connector.registration
         key = token_cache_key(reg.issuer, reg.client_id, scopes)
-        cache: Any = connector.cache
-        if hasattr(cache, "delete"):
-            cache.delete(key)
-        elif isinstance(cache, RedisTokenCache):
-            cache.client.delete(cache.prefix + key)
-        elif isinstance(cache, MemoryTokenCache):
-            with cache._lock:
-                cache._tokens.pop(key, None)
+        connector.cache.delete(key)
 
 
 def _answer(exc: http.HttpError) -> str:

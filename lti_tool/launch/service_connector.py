@@ -72,6 +72,7 @@ def require_trusted(registration: Registration) -> None:
 class TokenCache(Protocol):
     def get(self, key: str) -> str | None: ...
     def set(self, key: str, token: str, ttl: int) -> None: ...
+    def delete(self, key: str) -> None: ...  # the platform refused it (401): fetch a new one
 
 
 class MemoryTokenCache:
@@ -89,6 +90,10 @@ class MemoryTokenCache:
         with self._lock:
             self._tokens[key] = (token, time.monotonic() + ttl)
 
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._tokens.pop(key, None)
+
 
 class RedisTokenCache:
     prefix = "lti:token:"
@@ -102,6 +107,9 @@ class RedisTokenCache:
 
     def set(self, key: str, token: str, ttl: int) -> None:
         self.client.set(self.prefix + key, token, ex=ttl)
+
+    def delete(self, key: str) -> None:
+        self.client.delete(self.prefix + key)
 
 
 def token_cache_key(issuer: str, client_id: str, scopes: Sequence[str]) -> str:
