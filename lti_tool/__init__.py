@@ -30,6 +30,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
 
     from lti_tool import db, errors, framing, i18n
     from lti_tool.badges.attestation_views import bp as attestation_bp
+    from lti_tool.badges.embedded.views import bp as embedded_badges_bp
     from lti_tool.cases.views import bp as cases_bp
     from lti_tool.grading.views import bp as grading_bp
     from lti_tool.health import bp as health_bp
@@ -53,5 +54,6 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
                       grading_bp, cases_bp,
                       registration_keys_bp, attestation_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(embedded_badges_bp)
 
     return app

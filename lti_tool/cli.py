@@ -16,6 +16,7 @@ from flask import current_app, g
 from flask.cli import FlaskGroup, with_appcontext
 
 from lti_tool import create_app
+from lti_tool.badges.cli_awards import awards as awards_commands
 from lti_tool.config import PROJECT_ROOT, dev_secret_path, load_settings
 from lti_tool.privacy_cli import learner as learner_commands
 
@@ -521,6 +522,7 @@ def demo(host: str, port: int, lms_port: int) -> None:
 
 
 main.add_command(learner_commands)  # lti-tool learner export|delete (Law 25)
+main.add_command(awards_commands)  # lti-tool awards list|revoke|retry (badges)
 
 if __name__ == "__main__":
     main()

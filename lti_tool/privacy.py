@@ -192,20 +192,13 @@ REVOKE_REASON = "learner data deleted on request (Law 25)"
 
 
 def _revoke_with_badges_service(session: Session, award: Award, reason: str, now: datetime) -> None:
-    """The badges' own revocation (status list, issuer call through the outbox) where it exists;
-    else the row is marked revoked here (the embedded status list reads it)."""
-    try:
-        from lti_tool.badges import awards as badge_awards
-    except ImportError:
-        badge_awards = None  # type: ignore[assignment]
-    revoke = getattr(badge_awards, "revoke", None) if badge_awards is not None else None
-    if revoke is not None:
-        revoke(session, award.id, reason=reason, now=now)
-        session.refresh(award)
-        return
-    award.status = "revoked"
-    award.revoked_at = now
-    award.revocation_reason = reason
+    """The badges' own revocation (lti_tool.badges.awards): the award's issuer first (status
+    list, provider call), then the record. An issuer that fails raises `IssuerError`: the caller
+    rolls back and nothing is deleted (the operator tries again, or keeps the badges)."""
+    from lti_tool.badges import awards as badge_awards
+    from lti_tool.badges.issuers import issuer_for
+
+    badge_awards.revoke(session, award.id, reason=reason, now=now, issuer_for=issuer_for)
 
 
 def delete_learner(session: Session, learner: Learner, *, revoke_badges: bool,
@@ -239,6 +232,7 @@ def delete_learner(session: Session, learner: Learner, *, revoke_badges: bool,
         if revoke_badges:
             if award.status != "revoked":
                 revoke(session, award, REVOKE_REASON, now)
+                session.refresh(award)
             award.credential = None  # revoked: no one needs the signed copy with their identity
             revoked.append(award.id)
         else:

@@ -58,6 +58,7 @@ def export(issuer: str, client_id: str, sub: str) -> None:
 @with_appcontext
 def delete(issuer: str, client_id: str, sub: str, badges: str | None) -> None:
     """Delete the learner's personal data and reflections; anonymised aggregates stay."""
+    from lti_tool.badges.issuers import IssuerError
     from lti_tool.cli import _db
     from lti_tool.privacy import LearnerNotFound, delete_learner, find_learner
 
@@ -70,6 +71,12 @@ def delete(issuer: str, client_id: str, sub: str, badges: str | None) -> None:
         except LearnerNotFound as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
-        report = delete_learner(session, found, revoke_badges=badges == "revoke")
+        try:
+            report = delete_learner(session, found, revoke_badges=badges == "revoke")
+        except IssuerError as exc:
+            session.rollback()
+            click.echo(f"error: a badge could not be revoked at its issuer ({exc}); nothing was "
+                       "deleted: try again later, or use --keep-badges", err=True)
+            sys.exit(1)
         session.commit()
     click.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))

@@ -160,16 +160,10 @@ def verification_url(award: Award, base_url: str) -> str | None:
     `/badges/verify/<credential-id>` (DESIGN.md §5), or the provider's assertion URL."""
     if award.status not in (AWARDED, REVOKED):
         return None
-    try:  # the embedded issuer names its credential ids (helper B3)
-        from lti_tool.badges.embedded import verification_url as embedded_url  # type: ignore[attr-defined]
-    except ImportError:
-        embedded_url = None
     if award.issuer == "embedded":
-        if embedded_url is not None:
-            return str(embedded_url(award, base_url))
-        if award.issuer_ref:
-            return f"{base_url.rstrip('/')}/badges/verify/{award.issuer_ref}"
-        return None
+        from lti_tool.badges.embedded import verification_url as embedded_url
+
+        return embedded_url(award, base_url)
     ref = award.issuer_ref or ""
     return ref if ref.startswith("https://") else None
 

@@ -25,16 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from lti_tool.badges.issuers.base import AwardInfo, Issuer, IssuerError
+from lti_tool.badges.issuers.base import AwardInfo, Issuer
 from lti_tool.grading.service import enqueue
 from lti_tool.models import Learner, OutboxMessage, ReflectionAnswer
 from lti_tool.models.badges import Award
-from lti_tool.models.outbox import FAILED as OUTBOX_FAILED
 from lti_tool.models.outbox import PENDING as OUTBOX_PENDING
-from lti_tool.models.outbox import SENT as OUTBOX_SENT
 
 if TYPE_CHECKING:
     from lti_tool.cases.model import Level
@@ -72,6 +70,14 @@ def award_if_eligible(session: Session, learner_id: int, *, level: Level, now: d
     if not eligibility.evaluate(gathered).eligible:
         return None
     organisation = getattr(gathered, "organisation_code", None)
+    return record_award(session, learner_id, now=now, issuer=issuer or configured_issuer(),
+                        organisation_code=organisation if isinstance(organisation, str) else None)
+
+
+def record_award(session: Session, learner_id: int, *, now: datetime, issuer: str,
+                 organisation_code: str | None = None) -> Award | None:
+    """The exactly-once step of an eligible learner's award: the row and its outbox message, or
+    nothing when the learner has the award already. Flushes, never commits."""
     table: Any = Award.__table__
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -80,8 +86,7 @@ def award_if_eligible(session: Session, learner_id: int, *, level: Level, now: d
     stmt = (
         insert(table)
         .values(learner_id=learner_id, achievement=ACHIEVEMENT,
-                organisation_code=organisation if isinstance(organisation, str) else None,
-                status=PENDING, issuer=issuer or configured_issuer(), eligible_at=now,
+                organisation_code=organisation_code, status=PENDING, issuer=issuer, eligible_at=now,
                 created_at=now)
         .on_conflict_do_nothing(index_elements=["learner_id", "achievement"])
         .returning(table.c.id)
@@ -218,7 +223,9 @@ def retry(session: Session, award_id: int | None, *, now: datetime) -> list[int]
     session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.topic == TOPIC, OutboxMessage.key.in_([outbox_key(i) for i in ids]),
-               OutboxMessage.status == OUTBOX_PENDING)
+               OutboxMessage.status == OUTBOX_PENDING,
+               # A row a worker is delivering right now stays with it (no second issuer call).
+               or_(OutboxMessage.leased_until.is_(None), OutboxMessage.leased_until < now))
         .values(attempts=0, available_at=now, leased_until=None, lease_token=None, created_at=now,
                 updated_at=now)
         .execution_options(synchronize_session=False))
@@ -228,7 +235,3 @@ def retry(session: Session, award_id: int | None, *, now: datetime) -> list[int]
 def _locks(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
-
-__all__ = ["ACHIEVEMENT", "AWARDED", "FAILED", "OUTBOX_FAILED", "OUTBOX_SENT", "PENDING", "REVOKED",
-           "TOPIC", "AwardError", "AwardRow", "IssuerError", "award_if_eligible", "list_awards",
-           "reevaluate", "retry", "revoke"]

@@ -13,6 +13,10 @@ from typing import Literal
 LANGUAGES = ("fr", "en")
 Outcome = Literal["conforme", "consolider", "reprendre"]
 OUTCOMES: tuple[Outcome, ...] = ("conforme", "consolider", "reprendre")
+# What a choice tagged `faults` tells someone to do (content/FORMAT.md): have an image or a
+# conversation deleted, viewed (opened, unlocked, searched), copied (forwarded, screenshotted,
+# stored), or qualify the act in the DPCP's place. Such a choice is always a critical error.
+FAULT_KINDS = ("delete", "view", "copy", "qualify")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,13 @@ class Choice:
     next: str
     note: Text | None = None  # instructional note, only on critical errors
     grid: tuple[str, ...] = ()
+    faults: tuple[str, ...] = ()  # FAULT_KINDS; the loader rejects them on a non-critical choice
+
+    def __post_init__(self) -> None:
+        # The pass rule relies on it: an unresolved critical error fails the case, so a faulted
+        # choice can never stand in a passed attempt (tests/cases/test_engine_properties.py).
+        if self.faults and not (self.critical and self.points == 0 and self.note is not None):
+            raise ValueError(f"choice {self.id}: a choice with faults must be a critical error")
 
 
 @dataclass(frozen=True)

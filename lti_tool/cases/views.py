@@ -23,12 +23,13 @@ from babel.numbers import format_decimal
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from lti_tool.badges.awards import award_if_eligible
 from lti_tool.cases import debrief as debrief_data
 from lti_tool.cases import engine, service
 from lti_tool.cases.engine import CaseState
 from lti_tool.cases.loader import get_level
 from lti_tool.cases.model import Case, Decision, Level, Text
-from lti_tool.db import get_session
+from lti_tool.db import get_session, utcnow
 from lti_tool.errors import Bilingual
 from lti_tool.grading import service as grading
 from lti_tool.grading.review import returned_comment
@@ -86,6 +87,8 @@ def _record_progress(level: Level, reason: str) -> None:
     grading.record_progress(get_session(), learner_id=viewer.learner_id,
                             resource_link_id=viewer.resource_link_pk, reason=reason,
                             locale=viewer.locale, role=viewer.role, level=level)
+    if reason != "started":  # the badge, once, when this progress completes the level (issue 8)
+        award_if_eligible(get_session(), viewer.learner_id, level=level, now=utcnow())
 
 
 @bp.before_request

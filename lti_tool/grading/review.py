@@ -121,4 +121,8 @@ def review_reflections(session: Session, level: Level, *, learner: Learner, cour
     for link_id in link_ids:
         record_progress(session, learner_id=learner.id, resource_link_id=link_id, reason=reason,
                         locale=learner.locale or "fr", role="learner", level=level)
+    if decision == "accepted":  # accepted reflections may complete the badge's conditions
+        from lti_tool.badges.awards import award_if_eligible
+
+        award_if_eligible(session, learner.id, level=level, now=review.created_at)
     return review

@@ -58,6 +58,10 @@ class Drainer:
         )
         self.delivered = 0
         self._listener: Any = None
+        # The "badge.award" topic (badges/delivery.py) shares this loop, one row at a time.
+        from lti_tool.badges.delivery import from_app as badge_delivery
+
+        self.badges = badge_delivery(app, backoff=backoff, lease=max(lease, 60.0))
         # Law 25: reflections of long-inactive learners are deleted (privacy.py), hourly at most.
         self.retention = RetentionSchedule()
 
@@ -71,15 +75,16 @@ class Drainer:
                 try:
                     result = self.delivery.run_batch(self.batch, due=due,
                                                      should_stop=self.stop.is_set)
+                    badges = self.badges.run_batch(self.batch, due=due, should_stop=self.stop.is_set)
                 except Exception:
                     if once:
                         raise
                     log.exception("outbox batch failed; trying again in %.1f s", self.poll)
                     self.stop.wait(self.poll)
                     continue
-                handled += sum(result.outcomes.values())
+                handled += sum(result.outcomes.values()) + sum(badges.outcomes.values())
                 self.delivered += result.outcomes.get("Delivered", 0)
-                if result.claimed == 0:
+                if result.claimed == 0 and badges.claimed == 0:
                     self.retention.run_if_due(self.app)
                     if once:
                         break

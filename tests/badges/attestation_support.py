@@ -63,7 +63,8 @@ class World:
     award_id: int | None
 
 
-def build_world(app: Any, *, award: bool = True, answers: dict[str, str] | None = None) -> World:
+def build_world(app: Any, *, award: bool = True, answers: dict[str, str] | None = None,
+                issuer: str = "embedded") -> World:
     with app.app_context():
         session = get_session()
         level = get_level(app.extensions["settings"].content_dir)
@@ -124,7 +125,7 @@ def build_world(app: Any, *, award: bool = True, answers: dict[str, str] | None 
         award_id = None
         if award:
             row = Award(learner_id=learner.id, achievement="architecte", status="awarded",
-                        issuer="embedded", issuer_ref="urn:uuid:7f0c1c55-6d8e-4f0e-9a7e-0c5d1b2a3c4d",
+                        issuer=issuer, issuer_ref="urn:uuid:7f0c1c55-6d8e-4f0e-9a7e-0c5d1b2a3c4d",
                         credential=f"header.{NAME}.sig", awarded_at=AWARDED_AT,
                         organisation_code="css-des-rives")
             session.add(row)

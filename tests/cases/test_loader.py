@@ -147,7 +147,7 @@ def test_minimal_fixture_builds_the_frozen_model() -> None:
     d1, d2 = case.decisions
     assert isinstance(d1, Decision) and d1.id == "d1" and d1.step == "disclosure"
     assert d1.prompt.get("en") == "First decision?"
-    assert d1.prompt.get("fr") == "Première décision ?"
+    assert d1.prompt.get("fr") == "Première décision\u202f?"  # typography rule
     assert d1.local_validation is None and d2.local_validation is not None
     assert [c.id for c in d2.choices] == ["d2-a", "d2-b", "d2-c", "d2-d"]
     assert d2.best.id == "d2-b" and d2.best.grid == ("amorce", "nature")
@@ -679,7 +679,7 @@ def test_v0_case_is_upgraded_and_loads() -> None:
     level = load_level(MINIMAL)
     case = load_case_file(FIXTURES / "v0" / "mini.yaml", level)
     d1 = case.decision("d1")
-    assert d1.prompt == Text(fr="Première décision ?", en="First decision?")
+    assert d1.prompt == Text(fr="Première décision\u202f?", en="First decision?")
     assert [c.text.en for c in d1.choices] == ["Best practice", "Acceptable", "Critical error"]
     assert d1.choices[2].consequence == Text(fr="Conséquence C.", en="Consequence C.")
     assert d1.choices[2].note == Text(fr="Note pédagogique.", en="Instructional note.")

@@ -15,9 +15,9 @@ from lti_tool.badges.issuers.base import (
     AwardInfo,
     Issuer,
     IssuerError,
+    IssueResult,
     IssuerRefused,
     IssuerUnavailable,
-    IssueResult,
     Recipient,
     TokenStore,
 )

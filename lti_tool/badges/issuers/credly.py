@@ -20,9 +20,9 @@ from urllib.parse import quote
 from lti_tool import http
 from lti_tool.badges.issuers.base import (
     AwardInfo,
+    IssueResult,
     IssuerRefused,
     IssuerUnavailable,
-    IssueResult,
     Recipient,
     call,
     refused,

@@ -21,9 +21,9 @@ from lti_tool import http
 from lti_tool.badges.issuers.badgr import OAuthClient
 from lti_tool.badges.issuers.base import (
     AwardInfo,
+    IssueResult,
     IssuerRefused,
     IssuerUnavailable,
-    IssueResult,
     Recipient,
     TokenStore,
     account_key,
