@@ -17,6 +17,8 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from lti_tool import create_app
 from lti_tool.badges.cli_awards import awards as awards_commands
+from lti_tool.badges.cli_territories import allow_organisation_param, organisation, territory
+from lti_tool.badges.embedded.cli import awards_show
 from lti_tool.config import PROJECT_ROOT, dev_secret_path, load_settings
 from lti_tool.privacy_cli import learner as learner_commands
 
@@ -523,6 +525,10 @@ def demo(host: str, port: int, lms_port: int) -> None:
 
 main.add_command(learner_commands)  # lti-tool learner export|delete (Law 25)
 main.add_command(awards_commands)  # lti-tool awards list|revoke|retry (badges)
+awards_commands.add_command(awards_show)  # lti-tool awards show ID --credential (embedded)
+main.add_command(territory)  # lti-tool territory add|set-agreement|list|seed (badges)
+main.add_command(organisation)  # lti-tool organisation add|list|map (badges)
+platform.add_command(allow_organisation_param)  # the launch's sexto_organisation parameter
 
 if __name__ == "__main__":
     main()

@@ -88,7 +88,7 @@ def record_award(session: Session, learner_id: int, *, now: datetime, issuer: st
         .values(learner_id=learner_id, achievement=ACHIEVEMENT,
                 organisation_code=organisation_code, status=PENDING, issuer=issuer, eligible_at=now,
                 created_at=now)
-        .on_conflict_do_nothing(index_elements=["learner_id", "achievement"])
+        
         .returning(table.c.id)
     )
     award_id = session.execute(stmt).scalar()
@@ -110,20 +110,27 @@ def reevaluate(session: Session, *, territory_id: int | None = None,
     """After an agreement or a mapping is recorded: award every learner who is eligible now.
 
     Candidates are the learners without the award who have submitted a reflection (no one else
-    can be eligible); the rules decide for each. `territory_id` / `organisation_code` name what
-    changed (for the log): a change can only make its own learners eligible, and evaluating every
-    waiting learner keeps this right however an organisation is resolved (launch, course,
-    deployment, registration). Returns the awards created."""
+    can be eligible), narrowed, when the change is named, to the learners whose organisation may
+    be concerned (`registry.learners_of`: a superset — launch, course, deployment or registration);
+    the rules decide for each. Returns the awards created."""
+    from lti_tool.badges import registry
+
     if level is None:
         from lti_tool.cases.loader import get_level
 
         level = get_level()
-    waiting = session.execute(
+    query = (
         select(Learner.id)
         .where(exists().where(ReflectionAnswer.learner_id == Learner.id,
                               ReflectionAnswer.submitted_at.is_not(None)),
                ~exists().where(Award.learner_id == Learner.id, Award.achievement == ACHIEVEMENT))
-        .order_by(Learner.id)).scalars().all()
+        .order_by(Learner.id))
+    if territory_id is not None or organisation_code is not None:
+        codes = [organisation_code] if organisation_code else []
+        if territory_id is not None:
+            codes += registry.organisation_codes_of_territory(session, territory_id)
+        query = query.where(Learner.id.in_(registry.learners_of(session, codes) or [-1]))
+    waiting = session.execute(query).scalars().all()
     created: list[Award] = []
     for learner_id in waiting:
         award = award_if_eligible(session, learner_id, level=level, now=now)

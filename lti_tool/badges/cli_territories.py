@@ -18,7 +18,7 @@ changes nothing: the work is in registry.py and is committed only when it all su
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -250,4 +250,3 @@ def allow_organisation_param(issuer: str, client_id: str, on: bool) -> None:
                f"{issuer} client_id={client_id}{awarded}")
 
 
-COMMANDS: tuple[Callable[..., Any], ...] = (territory, organisation)

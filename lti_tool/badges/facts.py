@@ -8,6 +8,7 @@ which course and deployment mappings apply to the organisation (registry.resolve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -18,7 +19,7 @@ from lti_tool.badges import eligibility, registry
 from lti_tool.cases import progress
 from lti_tool.cases import service as cases
 from lti_tool.cases.model import Level
-from lti_tool.models import Deployment, Learner, Organisation, ReflectionReview, Territory
+from lti_tool.models import Attempt, Deployment, Learner, Organisation, ReflectionReview, Territory
 
 # The award date is a Quebec calendar date (the agreements are Quebec dates).
 QUEBEC = ZoneInfo("America/Toronto")
@@ -29,9 +30,13 @@ def award_date(now: datetime) -> datetime:
 
 
 def facts_for(session: Session, learner_id: int, *, level: Level, now: datetime,
-              resource_link_id: int | None = None) -> eligibility.Facts:
+              resource_link_id: int | None = None,
+              attempts: Sequence[Attempt] | None = None) -> eligibility.Facts:
+    """`resource_link_id`: the link the learner is on (else the one they last played on);
+    `attempts`: the learner's attempts when the caller has loaded them already."""
     context = registry.learner_context(session, learner_id, resource_link_id)
-    attempts = cases.learner_attempts(session, learner_id)
+    if attempts is None:
+        attempts = cases.learner_attempts(session, learner_id)
     passed = progress.level_cases_passed(level.cases, cases.best_states(level, attempts))
     answers = cases.reflection_answers(session, learner_id)
     submitted = [answers[q.id].submitted_at for q in level.reflections

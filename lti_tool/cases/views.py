@@ -217,7 +217,24 @@ def level_home() -> Any:
         last_submitted=max(submitted) if submitted else None,
         passed_count=sum(1 for p in progress.values() if p.status == "passed"),
         resume=next((progress[c.id].current for c in shown if progress[c.id].current), None),
+        badge=_badge_conditions(level, attempts),
     )
+
+
+def _badge_conditions(level: Level, attempts: Sequence[Attempt]) -> Any:
+    """The badge panel (issue 8): what the learner's territory means for them, and each condition
+    met or not (badges/eligibility.py). Learners only: an instructor's preview earns nothing."""
+    viewer = g.viewer
+    # No issuer configured (BADGE_ISSUER=none): no badge to speak of.
+    if viewer.role != grading.LEARNER or current_app.extensions["settings"].badge_issuer == "none":
+        return None
+    from lti_tool.badges import eligibility, facts
+
+    found = facts.facts_for(get_session(), viewer.learner_id, level=level, now=utcnow(),
+                            resource_link_id=viewer.resource_link_pk, attempts=attempts)
+    since = found.agreement.concluded_on if found.agreement is not None else None
+    return {"result": eligibility.evaluate(found), "facts": found,
+            "since": format_date(since, "long", locale=_babel_locale()) if since else ""}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from lti_tool.badges.registry import record_launch_organisation
 from lti_tool.db import utcnow
 from lti_tool.launch.context import LaunchContext
 from lti_tool.launch.hot_sql import HotSQL
@@ -97,6 +98,10 @@ def record_launch(
             },
         )
     )
+    # Badges: the organisation the launch names (custom parameter `sexto_organisation`), kept only
+    # where the registration allows it; one statement, and only when the parameter is there.
+    record_launch_organisation(session, learner_id=learner_id, platform_id=registration.id,
+                               custom=ctx.custom)
     course_id = None
     if ctx.context_id:
         course_id = _id(

@@ -363,3 +363,99 @@ def serve(name: str) -> Iterator[Provider]:
 
     with serve_app(factory) as _url:
         yield provider
+
+
+# -- the tool's side: an app pointed at a provider, learners, awards, delivery ---------------------
+
+def make_app(database_url: str, redis_url: str | None, keys_dir: Any, tmp: Any,
+             **extra: Any) -> Any:
+    from lti_tool import create_app
+    from tests.conftest import make_settings
+
+    return create_app(make_settings(database_url, redis_url, keys_dir, tmp, **extra))
+
+
+def close_app(app: Any) -> None:
+    from tests import backends
+    from tests.conftest import _truncate
+
+    _truncate(app)
+    if app.extensions["settings"].redis_url:
+        backends.redis_client().flushdb()
+    app.extensions["db_engine"].dispose()
+
+
+def make_learner(app: Any, sub: str = "moodle-user-7", *, email: str | None = "anne.roy@css.example",
+                 given: str | None = "Anne", family: str | None = "Roy") -> int:
+    from lti_tool.models import Learner, Platform
+
+    with app.app_context():
+        with app.extensions["db_sessionmaker"]() as session:
+            platform = session.query(Platform).first()
+            if platform is None:
+                platform = Platform(issuer="https://moodle.css.example", client_id="c1",
+                                    auth_url="https://moodle.css.example/auth",
+                                    token_url="https://moodle.css.example/token",
+                                    jwks_url="https://moodle.css.example/jwks")
+                session.add(platform)
+                session.flush()
+            learner = Learner(platform_id=platform.id, sub=sub, email=email, given_name=given,
+                              family_name=family, name=" ".join(x for x in (given, family) if x) or None,
+                              locale="fr-CA")
+            session.add(learner)
+            session.commit()
+            return learner.id
+
+
+def make_award(app: Any, learner_id: int, issuer: str | None = None) -> int:
+    """An eligible learner's award, written as `award_if_eligible` writes it (one transaction)."""
+    from lti_tool.badges.awards import record_award
+    from lti_tool.db import utcnow
+
+    with app.app_context():
+        with app.extensions["db_sessionmaker"]() as session:
+            award = record_award(session, learner_id, now=utcnow(),
+                                 issuer=issuer or app.extensions["settings"].badge_issuer)
+            assert award is not None
+            session.commit()
+            return award.id
+
+
+def delivery(app: Any) -> Any:
+    from lti_tool.badges.delivery import from_app
+    from lti_tool.grading.outbox import Backoff
+
+    return from_app(app, backoff=Backoff(multiplier=0.05, maximum=0.3))
+
+
+def run(app: Any, d: Any | None = None, *, later: bool = False) -> Any:
+    """One batch; `later`: as if the backoff had passed (rows due within the hour)."""
+    from datetime import timedelta
+
+    from lti_tool.db import utcnow
+
+    with app.app_context():
+        return (d or delivery(app)).run_batch(50, due=utcnow() + timedelta(hours=1) if later else None)
+
+
+def award_row(app: Any, award_id: int) -> Any:
+    from lti_tool.models import Award
+
+    with app.app_context():
+        with app.extensions["db_sessionmaker"]() as session:
+            award = session.get(Award, award_id)
+            session.expunge_all()
+            return award
+
+
+def outbox_rows(app: Any) -> list[Any]:
+    from sqlalchemy import select
+
+    from lti_tool.models import OutboxMessage
+
+    with app.app_context():
+        with app.extensions["db_sessionmaker"]() as session:
+            rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.topic == "badge.award")
+                                        .order_by(OutboxMessage.id)))
+            session.expunge_all()
+            return rows

@@ -135,11 +135,11 @@ def achievement(level: Level, base_url: str) -> dict[str, Any]:
             {
                 "type": ["Alignment"],
                 "targetName": f"{objective.label.fr} / {objective.label.en}",
-                "targetDescription": (f"{objective.summary.fr} / {objective.summary.en}"
-                                      if objective.summary else None),
                 "targetUrl": f"{url}#{objective.id}",
                 "targetCode": objective.id,
                 "targetType": "ceasn:Competency",
+                **({"targetDescription": f"{objective.summary.fr} / {objective.summary.en}"}
+                   if objective.summary else {}),
             }
             for objective in level.objectives
         ],
