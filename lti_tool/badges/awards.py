@@ -88,7 +88,7 @@ def record_award(session: Session, learner_id: int, *, now: datetime, issuer: st
         .values(learner_id=learner_id, achievement=ACHIEVEMENT,
                 organisation_code=organisation_code, status=PENDING, issuer=issuer, eligible_at=now,
                 created_at=now)
-        
+        .on_conflict_do_nothing(index_elements=["learner_id", "achievement"])
         .returning(table.c.id)
     )
     award_id = session.execute(stmt).scalar()

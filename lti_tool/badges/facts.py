@@ -39,8 +39,8 @@ def facts_for(session: Session, learner_id: int, *, level: Level, now: datetime,
         attempts = cases.learner_attempts(session, learner_id)
     passed = progress.level_cases_passed(level.cases, cases.best_states(level, attempts))
     answers = cases.reflection_answers(session, learner_id)
-    submitted = [answers[q.id].submitted_at for q in level.reflections
-                 if q.id in answers and answers[q.id].submitted_at is not None]
+    submitted = [at for q in level.reflections
+                 if q.id in answers and (at := answers[q.id].submitted_at) is not None]
 
     review_on = require_explorer = False
     if context is not None and context.deployment_pk is not None:
@@ -51,7 +51,7 @@ def facts_for(session: Session, learner_id: int, *, level: Level, now: datetime,
 
     review = None
     if review_on and submitted:
-        review = _review_covering(session, learner_id, context, max(submitted))  # type: ignore[type-var]
+        review = _review_covering(session, learner_id, context, max(submitted))
 
     resolution = registry.resolve_organisation(session, learner_id, context)
     organisation = territory = None

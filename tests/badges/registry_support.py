@@ -27,7 +27,7 @@ ANSWER = ("Accueillir le dévoilement sans juger, ne jamais regarder l'image, av
           "ainsi que ses parents tout au long de la démarche prévue par le protocole SEXTO.")
 # Every table the registry commands write: compared before and after a refused command.
 TABLES = ("territory", "territory_agreement", "organisation", "platform", "deployment", "course",
-          "learner", "award", "outbox_message")
+          "learner", "award", "outbox")
 
 
 @dataclass
