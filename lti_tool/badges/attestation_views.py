@@ -15,7 +15,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from lti_tool.badges import attestation as service
 from lti_tool.badges import pdf
@@ -185,3 +194,26 @@ def shared(token: str) -> Any:
 @bp.get("/badges/attestation/<token>/pdf")
 def shared_pdf(token: str) -> Response:
     return _pdf_response(_shared(token))
+
+
+# --- the evidence link a badge platform publishes -----------------------------------------------
+
+
+@bp.get("/badges/awards/<int:award_id>/evidence")
+@require_viewer
+def evidence(award_id: int) -> Any:
+    """The evidence URL external badge platforms (Badgr, Credly, OBF) publish with the badge:
+    access-controlled — the learner, or an instructor of their course, launched from the LMS, is
+    sent to the attestation; anyone else gets a 404. Never the share link (which opens the
+    reflections without a session) and never the reflection text (BADGES.md)."""
+    from lti_tool.models import Award
+
+    award = get_session().get(Award, award_id)
+    viewer = g.viewer
+    if award is not None and award.learner_id == viewer.learner_id:
+        return redirect(url_for("attestation.mine", t=g.page_token))
+    if award is not None and viewer.is_instructor:
+        _course_learner(award.learner_id)  # 404 unless the learner is in their course
+        return redirect(url_for("attestation.theirs", learner_id=award.learner_id,
+                                t=g.page_token))
+    raise rosters.learner_not_found(award.learner_id if award is not None else award_id)

@@ -55,13 +55,12 @@ NARRATIVE = ("Trousse de réponse Sexto 2 – Architecte : trois cas réussis et
 
 
 def evidence_for(settings: Any) -> Callable[[Award], tuple[str, str]]:
-    """The evidence of a badge: the learner's private attestation link (signed, works once the
-    award is recorded; attestation.share_token) and a short narrative — never the reflections."""
+    """The evidence of a badge: an access-controlled URL of the tool (the learner or their
+    instructor, launched from the LMS, reach the attestation there: attestation_views.evidence)
+    and a short narrative. Badge platforms publish evidence URLs with the badge, so never the
+    attestation's share link (it opens the reflections without a session) nor the reflections."""
     def evidence(award: Award) -> tuple[str, str]:
-        from lti_tool.badges import attestation
-
-        token = attestation.share_token(settings.secret_key, award)
-        return f"{settings.base_url}/badges/attestation/{token}", NARRATIVE
+        return f"{settings.base_url.rstrip('/')}/badges/awards/{award.id}/evidence", NARRATIVE
 
     return evidence
 

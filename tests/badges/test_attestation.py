@@ -172,3 +172,19 @@ def test_share_link_refused_when_forged_or_revoked(app, client, world) -> None: 
     # The learner still sees theirs, marked revoked.
     html = client.get(f"/attestation?t={learner_token(app, world)}").get_data(as_text=True)
     assert 'data-testid="attestation-revoked"' in html
+
+
+def test_evidence_link_published_by_badge_platforms_is_access_controlled(  # type: ignore[no-untyped-def]
+        app, client, world) -> None:
+    url = f"/badges/awards/{world.award_id}/evidence"
+    assert client.get(url).status_code == 401  # no session: nothing (a badge page visitor)
+    mine = client.get(f"{url}?t={learner_token(app, world)}")
+    assert mine.status_code == 302 and "/attestation?t=" in mine.headers["Location"]
+    theirs = client.get(f"{url}?t={instructor_token(app, world, locale='fr')}")
+    assert theirs.status_code == 302
+    assert f"/instructor/learners/{world.learner_id}/attestation" in theirs.headers["Location"]
+    other_course = token(app, learner_id=world.other_instructor_id, platform_id=world.platform_id,
+                         course_id=world.other_course_id, link_id=world.other_link_id,
+                         role="instructor")
+    refused = client.get(f"{url}?t={other_course}")
+    assert refused.status_code == 404 and NAME not in refused.get_data(as_text=True)

@@ -22,6 +22,7 @@ class Spec:
     next: str
     critical: bool = False
     grid: tuple[str, ...] = ()
+    faults: tuple[str, ...] = ()  # only on critical choices (model.Choice refuses others)
 
 
 def choice(spec: Spec) -> Choice:
@@ -34,6 +35,7 @@ def choice(spec: Spec) -> Choice:
         next=spec.next,
         note=text(f"note {spec.id}") if spec.critical else None,
         grid=spec.grid,
+        faults=spec.faults,
     )
 
 

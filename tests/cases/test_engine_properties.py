@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from lti_tool.cases import engine
 from lti_tool.cases.engine import CaseState, InvalidChoice
-from lti_tool.cases.model import Case, Level
+from lti_tool.cases.model import FAULT_KINDS, Case, Level
 from tests.cases.engine_fixtures import END, Spec, build_case, decision
 
 LOS = tuple(f"lo{i}" for i in range(1, 10))
@@ -42,7 +42,9 @@ def random_cases(draw: st.DrawFn) -> Case:
                 points = draw(st.sampled_from((0, 1)))
                 critical = points == 0 and draw(st.booleans())
             grid = tuple(draw(st.lists(st.sampled_from(GRID), max_size=2, unique=True)))
-            specs.append(Spec(f"{node}-c{j}", points, nxt, critical, grid))
+            faults = tuple(draw(st.lists(st.sampled_from(FAULT_KINDS), max_size=2, unique=True))
+                           ) if critical else ()
+            specs.append(Spec(f"{node}-c{j}", points, nxt, critical, grid, faults))
         objectives = tuple(draw(st.lists(st.sampled_from(LOS), min_size=1, max_size=3,
                                          unique=True)))
         decisions.append(decision(node, specs, objectives))
@@ -80,6 +82,21 @@ def check_invariants(case: Case, state: CaseState) -> None:
         assert state.finished and s >= 0.8 and not unresolved
     if unresolved:
         assert engine.outcome(case, state) == "reprendre"
+    if engine.passed(case, state):
+        assert not unresolved_faults(case, state)
+
+
+def unresolved_faults(case: Case, state: CaseState) -> list[tuple[str, str]]:
+    """(node, choice) of every faulted choice (delete, view, copy, qualify) that still stands: the
+    final answer at a decision, or a faulted first answer whose retry was critical again."""
+    def faulted(node: str, choice: str) -> bool:
+        found = case.decision(node).choice(choice)
+        return found is not None and bool(found.faults)
+
+    standing = [(a.node, a.choice) for a in engine.final_answers(state) if faulted(a.node, a.choice)]
+    standing += [(e.node, e.choice) for e in engine.critical_errors(state)
+                 if not e.resolved and faulted(e.node, e.choice)]
+    return standing
     assert engine.grid_documented(case, state) <= {g for d in case.decisions for c in d.choices
                                                    for g in c.grid}
 
@@ -171,3 +188,39 @@ def best_path(case: Case) -> CaseState:
     while not state.finished:
         state, _ = engine.step(case, state, case.decision(state.node).best.id)
     return state
+
+
+@PROPERTY_SETTINGS
+@given(random_cases(), st.data())
+def test_random_cases_a_pass_never_keeps_a_fault(case: Case, data: st.DataObject) -> None:
+    """A pass never contains an unresolved delete / view / copy / qualify fault (issue 9)."""
+    for state in play_randomly(case, data):
+        if engine.passed(case, state):
+            assert not unresolved_faults(case, state)
+
+
+@PROPERTY_SETTINGS
+@given(st.data())
+def test_real_content_a_pass_never_keeps_a_fault(data: st.DataObject) -> None:
+    level = real_level()
+    case = level.cases[data.draw(st.sampled_from(list(level.case_ids)))]
+    assert any(c.faults for d in case.decisions for c in d.choices)
+    final = play_randomly(case, data)[-1]
+    if unresolved_faults(case, final):
+        assert not engine.passed(case, final) and engine.outcome(case, final) == "reprendre"
+
+
+def test_real_content_a_faulted_choice_on_the_retry_fails_the_case() -> None:
+    """Every faulted choice, chosen again on the retry, leaves the case failed whatever else is best."""
+    level = real_level()
+    for case in level.cases.values():
+        for decision in case.decisions:
+            for choice in (c for c in decision.choices if c.faults):
+                state = engine.new_state(case)
+                while not state.finished:
+                    current = case.decision(state.node)
+                    pick = choice.id if current.id == decision.id else current.best.id
+                    state, _ = engine.step(case, state, pick)
+                assert unresolved_faults(case, state) == [(decision.id, choice.id)] * 2 or \
+                    unresolved_faults(case, state), (case.id, choice.id)
+                assert not engine.passed(case, state), (case.id, choice.id)
