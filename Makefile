@@ -53,5 +53,6 @@ test: test-setup lint typecheck ## every test: on SQLite, then on PostgreSQL + R
 bench: setup ## launch and case-step benchmarks (prints figures)
 	$(BIN)/python bench/launch.py
 	$(BIN)/python bench/cases.py
+	$(BIN)/python bench/grading.py
 
 .PHONY: help install setup run test-setup lint typecheck lock translations test bench
