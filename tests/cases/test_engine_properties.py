@@ -214,13 +214,12 @@ def test_real_content_a_faulted_choice_on_the_retry_fails_the_case() -> None:
     """Every faulted choice, chosen again on the retry, leaves the case failed whatever else is best."""
     level = real_level()
     for case in level.cases.values():
-        for decision in case.decisions:
-            for choice in (c for c in decision.choices if c.faults):
+        for target in case.decisions:
+            for choice in (c for c in target.choices if c.faults):
                 state = engine.new_state(case)
                 while not state.finished:
                     current = case.decision(state.node)
-                    pick = choice.id if current.id == decision.id else current.best.id
+                    pick = choice.id if current.id == target.id else current.best.id
                     state, _ = engine.step(case, state, pick)
-                assert unresolved_faults(case, state) == [(decision.id, choice.id)] * 2 or \
-                    unresolved_faults(case, state), (case.id, choice.id)
+                assert (target.id, choice.id) in unresolved_faults(case, state), (case.id, choice.id)
                 assert not engine.passed(case, state), (case.id, choice.id)

@@ -80,7 +80,7 @@ def critical_of(case: Case, node: str) -> str:
 
 
 def worst(case: Case) -> list[str]:
-    return [next(c.id for c in d.choices if c.points == 0 and not c.critical)
+    return [min((c for c in d.choices if not c.critical), key=lambda c: c.points).id
             for d in case.decisions]
 
 

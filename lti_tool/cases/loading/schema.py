@@ -70,7 +70,7 @@ def schema_problem(err: ValidationError) -> tuple[list[Any], str]:
     if rule == "enum":
         options = ", ".join(repr(v) for v in value)
         if path and isinstance(path[-1], int):  # an item of a list, e.g. faults: [erase]
-            return path[:-1], f"{path[-2]} must list only {options}, found {inst!r}"
+            return path[:-1], f"must list only {options}, found {inst!r}"
         field = path[-1] if path else "value"
         return path[:-1], f"{field} must be one of {options}, found {inst!r}"
     if rule == "const":
