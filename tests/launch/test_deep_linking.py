@@ -24,8 +24,9 @@ DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 RETURN_URL = "https://lms.example.test/deep-linking/return?course=5"
-CASE_TITLES = {"case-1": "« Une seule personne… »", "case-2": "« Le groupe »",
-               "case-3": "« Plusieurs fronts »"}
+# French typography (the loader's one rule): no-break spaces inside « ».
+CASE_TITLES = {"case-1": "«\u00a0Une seule personne…\u00a0»", "case-2": "«\u00a0Le groupe\u00a0»",
+               "case-3": "«\u00a0Plusieurs fronts\u00a0»"}
 
 
 @pytest.fixture
@@ -142,7 +143,7 @@ def test_choice_comes_back_as_a_signed_deep_linking_response(https_client: Any,
     assert claims[DL + "data"] == "opaque-csrf-7f3a"
     assert claims[DL + "msg"] == "Activités SEXTO ajoutées : 1."
     [item] = claims[DL + "content_items"]
-    title = "SEXTO — Niveau Architecte — Cas 2 : « Le groupe »"
+    title = "SEXTO — Niveau Architecte — Cas 2 : «\u00a0Le groupe\u00a0»"  # content typography
     assert item["type"] == "ltiResourceLink"
     assert item["title"] == title
     assert item["url"] == TOOL_URL + "/lti/launch"
