@@ -330,6 +330,38 @@ def deployment_review(issuer: str, client_id: str, deployment_id: str, on: bool)
     click.echo(f"reflection review {'on' if on else 'off'} for {issuer} / {client_id} / {deployment_id}")
 
 
+@deployment.command("explorer")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.option("--deployment-id", required=True)
+@click.option("--on/--off", "on", required=True,
+              help="the badge also requires the Explorer level, recorded by the instructor or "
+              "sent by the LMS (custom parameter sexto_explorer_completed)")
+@with_appcontext
+def deployment_explorer(issuer: str, client_id: str, deployment_id: str, on: bool) -> None:
+    """Require the Explorer level (the program's first) for the badge, or not, on one deployment."""
+    from sqlalchemy import select
+
+    from lti_tool.models import Deployment, Platform
+
+    with _db() as session:
+        row = session.scalars(
+            select(Deployment).join(Platform, Platform.id == Deployment.platform_id).where(
+                Platform.issuer == issuer, Platform.client_id == client_id,
+                Deployment.deployment_id == deployment_id)).first()
+        if row is None:
+            raise click.ClickException("no such deployment: see `lti-tool platform list`")
+        row.require_explorer = on
+        awarded = ""
+        if not on:  # learners who waited only for the Explorer level are awarded now
+            from lti_tool.badges.cli_territories import _reevaluate
+
+            awarded = _reevaluate(session)
+        session.commit()
+    click.echo(f"Explorer level {'required' if on else 'not required'} for {issuer} / {client_id} / "
+               f"{deployment_id}{awarded}")
+
+
 # -- content ------------------------------------------------------------------------------------
 @main.group()
 def cases() -> None:
@@ -480,8 +512,9 @@ def demo(host: str, port: int, lms_port: int) -> None:
 
     from werkzeug.serving import make_server
 
-    from lti_tool.db import get_session
-    from lti_tool.demo import DemoSettings, create_demo_lms, register_demo_lms
+    from lti_tool.db import get_session, utcnow
+    from lti_tool.demo import DemoSettings, create_demo_lms
+    from lti_tool.demo.seed import DEMO_USER_ORGANISATIONS, badge_lister, seed_demo
     from lti_tool.launch.wiring import tool_keys
 
     tool_url = f"http://{host}:{port}"
@@ -497,14 +530,18 @@ def demo(host: str, port: int, lms_port: int) -> None:
         tool_base_url=settings.base_url,
         keys_dir=settings.keys_dir / "demo-platform",
         state_file=settings.instance_dir / "demo-lms.json",
+        user_organisations=DEMO_USER_ORGANISATIONS,
     )
     with app.app_context():
         tool_keys().generate()
         upgrade_database(settings.database_url)
         session = get_session()
-        register_demo_lms(session, demo_settings)
+        # The registration, a territory with a concluded agreement and one without (issue 8).
+        seeded = seed_demo(session, demo_settings, now=utcnow())
         session.commit()
-    lms = create_demo_lms(demo_settings)
+        for change in seeded.changes:
+            click.echo(f"demo: {change}", err=True)
+    lms = create_demo_lms(demo_settings, badges=badge_lister(app, demo_settings))
     servers = [
         make_server(host, port, app, threaded=True),
         make_server(host, lms_port, lms, threaded=True),

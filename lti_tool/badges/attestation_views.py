@@ -14,6 +14,7 @@ renders.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
@@ -85,7 +86,22 @@ def _page(attestation: service.Attestation, *, pdf_url: str, share_url: str | No
           back_url: str | None) -> str:
     g.locale = attestation.lang  # the document's language is the page's (base.html's lang=)
     return render_template("badges/attestation.html", a=attestation, w=attestation.words,
-                           pdf_url=pdf_url, share_url=share_url, back_url=back_url)
+                           pdf_url=pdf_url, share_url=share_url, back_url=back_url,
+                           verify_link=_verify_link(attestation))
+
+
+def _verify_link(attestation: service.Attestation) -> str | None:
+    """The verification page carrying the learner's share token (`?a=`), so the embedded page
+    links back to this attestation. Only the tool's own page gets the token (a provider's URL
+    never does), and only for an awarded badge."""
+    url = attestation.verification_url
+    own = _settings().base_url.rstrip("/") + "/badges/verify/"
+    if not url or attestation.status != service.AWARDED or not url.startswith(own):
+        return url
+    award = service.current_award(get_session(), attestation.learner_id)
+    if award is None or award.id != attestation.award_id:
+        return url
+    return f"{url}?{urlencode({'a': service.share_token(_settings().secret_key, award)})}"
 
 
 def _share_url(attestation: service.Attestation) -> str | None:

@@ -233,8 +233,25 @@ def _badge_conditions(level: Level, attempts: Sequence[Attempt]) -> Any:
     found = facts.facts_for(get_session(), viewer.learner_id, level=level, now=utcnow(),
                             resource_link_id=viewer.resource_link_pk, attempts=attempts)
     since = found.agreement.concluded_on if found.agreement is not None else None
-    return {"result": eligibility.evaluate(found), "facts": found,
-            "since": format_date(since, "long", locale=_babel_locale()) if since else ""}
+    result = eligibility.evaluate(found)
+    return {"result": result, "facts": found,
+            "since": format_date(since, "long", locale=_babel_locale()) if since else "",
+            "attestation": _attestation_link(result)}
+
+
+def _attestation_link(result: Any) -> dict[str, Any] | None:
+    """The learner's attestation once the level's work is done (cases passed, reflections
+    submitted): the awarded one, or before the award its draft (the page marks it a draft)."""
+    from lti_tool.badges import eligibility
+    from lti_tool.badges.attestation import AWARDED, current_award
+
+    done = all(c.met for c in result.conditions
+               if c.code in (eligibility.CASES, eligibility.REFLECTIONS))
+    if not done or "attestation.mine" not in current_app.view_functions:
+        return None
+    award = current_award(get_session(), g.viewer.learner_id)
+    return {"url": url_for("attestation.mine", t=g.page_token, lang=current_lang()),
+            "awarded": award is not None and award.status == AWARDED}
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import logging
 
 import flask
 
+from .badges import BadgeLister
 from .keys import load_or_create_keys
 from .platform import ToolKeySet
 from .settings import DemoSettings
@@ -15,8 +16,9 @@ from .views import EXTENSION, DemoLms, bp
 log = logging.getLogger(__name__)
 
 
-def create_demo_lms(settings: DemoSettings) -> flask.Flask:
-    """Build the demo platform for `settings` (generates its key pair on first use)."""
+def create_demo_lms(settings: DemoSettings, badges: BadgeLister | None = None) -> flask.Flask:
+    """Build the demo platform for `settings` (generates its key pair on first use); `badges`
+    lists the badges the tool awarded (shown on the course page), when given."""
     app = flask.Flask(
         "lti_tool.demo",
         template_folder="templates",
@@ -28,6 +30,7 @@ def create_demo_lms(settings: DemoSettings) -> flask.Flask:
         keys=load_or_create_keys(settings.keys_dir),
         store=DemoStore(settings.state_file),
         tool_keys=ToolKeySet(settings.tool_jwks_url),
+        badges=badges,
     )
     app.register_blueprint(bp)
     log.warning(

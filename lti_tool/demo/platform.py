@@ -324,8 +324,12 @@ class DemoMessageLaunch(LTIAdvantageMessageLaunchAbstract):
             link = self._link
             assert link is not None
             self.set_resource_link_claim(link.id, link.text or None, link.title)
-            if link.custom:
-                self.set_custom_parameters_claim(dict(link.custom))
+            custom = dict(link.custom)
+            organisation = s.organisation_of(user.key)
+            if organisation:  # the badge's organisation, as a platform administrator sets it
+                custom["sexto_organisation"] = organisation
+            if custom:
+                self.set_custom_parameters_claim(custom)
             ags: dict[str, Any] = {"scope": list(AGS_SCOPES), "lineitems": lineitems_url(s)}
             if link.line_item_id:
                 ags["lineitem"] = lineitem_url(s, link.line_item_id)

@@ -1,4 +1,4 @@
-"""Settings and fixed fixtures of the demo LMS (one fake course, two users, one activity).
+"""Settings and fixed fixtures of the demo LMS (one fake course, three users, one activity).
 
 The demo LMS is a *platform* in LTI terms (https://www.imsglobal.org/spec/lti/v1p3/): its URLs
 are what the tool's registration needs (`lti-tool platform add ...`).
@@ -30,11 +30,18 @@ class DemoSettings:
     # of the tool only. Never switched on by `lti-tool demo`.
     allow_test_overrides: bool = False
     id_token_lifetime: int = 300  # seconds
+    # (user key, organisation code): sent in that user's resource-link launches as the custom
+    # parameter `sexto_organisation` (issue 8), so the two demo learners belong to two school
+    # service centres. `lti-tool demo` fills it (lti_tool/demo/seed.py); empty by default.
+    user_organisations: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
         object.__setattr__(self, "tool_base_url", self.tool_base_url.rstrip("/"))
         object.__setattr__(self, "keys_dir", Path(self.keys_dir))
+
+    def organisation_of(self, user_key: str) -> str | None:
+        return dict(self.user_organisations).get(user_key)
 
     # -- what the tool's registration needs -----------------------------------------------------
     @property
@@ -113,6 +120,16 @@ COURSE = DemoCourse(
             given_name="Alex",
             family_name="Tremblay",
             email="alex.tremblay@example.org",
+            role=LEARNER_ROLE,
+        ),
+        # A second learner (issue 8): with `lti-tool demo`, in a school service centre whose
+        # territory has no agreement recorded, so the page shows why the badge waits.
+        DemoUser(
+            id="demo-user-jade-morin",
+            key="learner2",
+            given_name="Jade",
+            family_name="Morin",
+            email="jade.morin@example.org",
             role=LEARNER_ROLE,
         ),
         DemoUser(

@@ -7,6 +7,8 @@ the protocol lives in platform.py and services.py.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +19,7 @@ from lti1p3platform.response import Response as LibResponse
 from lti1p3platform.service_connector import BasicService
 from werkzeug.exceptions import HTTPException
 
+from .badges import BadgeLister, DemoBadge
 from .gradebook import build_gradebook, canvas_submission, other_extensions
 from .keys import PlatformKeys
 from .outage import Refusal, ScoreEndpointSwitch, SwitchError
@@ -47,6 +50,7 @@ from .settings import COURSE, DEFAULT_LINK_ID, LOCALES, DemoSettings
 from .storage import DemoStore, LaunchOverrides, PendingLaunch, ResourceLink
 
 EXTENSION = "sexto_demo_lms"
+log = logging.getLogger(__name__)
 bp = Blueprint("demo_lms", __name__)
 
 
@@ -57,6 +61,8 @@ class DemoLms:
     store: DemoStore
     tool_keys: ToolKeySet
     score_switch: ScoreEndpointSwitch = field(default_factory=ScoreEndpointSwitch)
+    # The badges the tool awarded, per user id (`lti-tool demo` gives it; None: no badge section).
+    badges: BadgeLister | None = None
 
 
 def lms() -> DemoLms:
@@ -132,7 +138,18 @@ def _page_context() -> dict[str, Any]:
         "canvas_submission": canvas_submission,
         "other_extensions": other_extensions,
         "switch": demo.score_switch.state(),
+        "badges": _badges(demo),
     }
+
+
+def _badges(demo: DemoLms) -> Mapping[str, Sequence[DemoBadge]] | None:
+    if demo.badges is None:
+        return None
+    try:
+        return demo.badges()
+    except Exception:  # the tool's database is the tool's business: the course page still shows
+        log.exception("demo LMS: listing the tool's badges failed")
+        return {}
 
 
 @bp.get("/")

@@ -31,7 +31,7 @@ from lti_tool.cases import engine, service
 from lti_tool.cases.loader import get_level
 from lti_tool.cases.model import Level
 from lti_tool.db import get_session
-from lti_tool.errors import AccessDenied, Bilingual
+from lti_tool.errors import AccessDenied, Bilingual, ToolError
 from lti_tool.grading import review as reviews
 from lti_tool.grading import roster as rosters
 from lti_tool.grading.roster import LearnerRow, Roster
@@ -170,6 +170,15 @@ def _review_on(scope: Scope) -> bool:
     deployment = scope.session.get(Deployment, scope.link.deployment_id)
     return bool(deployment is not None and deployment.platform_id == g.viewer.platform_id
                 and deployment.reflection_review)
+
+
+def _explorer_required(scope: Scope) -> bool:
+    """Whether the badge also requires the Explorer level on the viewer's deployment (issue 8)."""
+    if scope.link is None:
+        return False
+    deployment = scope.session.get(Deployment, scope.link.deployment_id)
+    return bool(deployment is not None and deployment.platform_id == g.viewer.platform_id
+                and deployment.require_explorer)
 
 
 @bp.after_request
@@ -336,7 +345,12 @@ def learner(learner_id: int) -> Any:
         scores=scores, link_titles=link_titles, review_on=review_on,
         can_review=review_on and row.reflections in ("submitted", "accepted", "returned"),
         reviewed=request.args.get("reviewed") if request.args.get("reviewed") in (
-            "accepted", "returned") else None)
+            "accepted", "returned") else None,
+        explorer_required=_explorer_required(scope),
+        explorer_done=request.args.get("explorer") if request.args.get("explorer") in (
+            "recorded", "undone") else None,
+        attestation_url=_url("attestation.theirs", learner_id=person.id)
+        if "attestation.theirs" in current_app.view_functions else None)
 
 
 @dataclass(frozen=True)
@@ -395,3 +409,36 @@ def review(learner_id: int) -> Any:
         reviewer_id=g.viewer.learner_id, decision=decision,
         comment=request.form.get("comment", ""), link_ids=links)
     return redirect(_url("grading.learner", learner_id=person.id, reviewed=decision), code=303)
+
+
+class ExplorerNotRequired(AccessDenied):
+    code = "explorer_not_required"
+    title = Bilingual("Niveau Explorateur non exigé", "Explorer level not required")
+
+
+@bp.post("/instructor/learners/<int:learner_id>/explorer")
+@require_viewer
+def explorer(learner_id: int) -> Any:
+    """Record (`completed=1`) or undo (`completed=0`) the learner's Explorer level; only a learner
+    of the instructor's course, only where the deployment requires the level."""
+    from lti_tool.badges import explorer as explorers
+    from lti_tool.db import utcnow
+
+    scope = _scope()
+    if scope.course is None:
+        raise rosters.learner_not_found(learner_id)
+    membership = _membership(scope, _roster(scope, network=False))
+    person = rosters.member_or_404(membership, learner_id)
+    if not _explorer_required(scope):
+        raise ExplorerNotRequired(
+            Bilingual("Le niveau Explorateur n'est pas exigé pour ce déploiement.",
+                      "The Explorer level is not required for this deployment."),
+            detail=f"explorer POST for learner {learner_id} where it is not required")
+    completed = request.form.get("completed")
+    if completed not in ("0", "1"):
+        raise ToolError(
+            Bilingual("Demande incomplète.", "Incomplete request."), code="bad_explorer",
+            detail=f"explorer POST with completed={str(completed)[:20]!r}")
+    explorers.set_explorer(scope.session, person, completed=completed == "1", now=utcnow())
+    return redirect(_url("grading.learner", learner_id=person.id,
+                         explorer="recorded" if completed == "1" else "undone"), code=303)

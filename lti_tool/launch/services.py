@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from lti_tool.badges.explorer import record_launch_explorer
 from lti_tool.badges.registry import record_launch_organisation
 from lti_tool.db import utcnow
 from lti_tool.launch.context import LaunchContext
@@ -149,6 +150,10 @@ def record_launch(
             "expires_at": sql.at(now + timedelta(seconds=ttl)),
         },
     )
+    # Badges: the Explorer level the LMS reports (custom parameter `sexto_explorer_completed`),
+    # only where this deployment requires it; then the award rules run again.
+    record_launch_explorer(session, learner_id=learner_id, deployment_pk=deployment_pk,
+                           custom=ctx.custom, now=now)
     return RecordedLaunch(ctx, learner_id, course_id, link_pk)
 
 

@@ -65,6 +65,11 @@ def test_instructor_view_roster_with_progress_is_accessible_in_both_languages(
     frame = lms_page.frame
     frame.locator("#status-filter").select_option("not_started")
     frame.locator("form.filters button[type='submit']").click()
+    # The demo course's second learner has not started; Alex, who completed, is filtered out.
+    expect(frame.locator("tr[data-user='demo-user-jade-morin']")).to_have_count(1)
+    expect(frame.locator(f"tr[data-user='{LEARNER_SUB}']")).to_have_count(0)
+    frame.locator("#status-filter").select_option("in_progress")
+    frame.locator("form.filters button[type='submit']").click()
     expect(frame.locator("[data-testid='no-match']")).to_be_visible()
     frame.locator("#status-filter").select_option("")
     frame.locator("form.filters button[type='submit']").click()

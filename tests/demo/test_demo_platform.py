@@ -790,10 +790,12 @@ def test_nrps_lists_the_course_members(
     roles = {m["name"]: m["roles"] for m in body["members"]}
     assert roles == {
         "Alex Tremblay": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"],
+        "Jade Morin": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"],
         "Camille Roy": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"],
     }
     learners = http.get(url, params={"role": "Learner"}, headers=_bearer(token), timeout=5).json()
-    assert [m["user_id"] for m in learners["members"]] == ["demo-user-alex-tremblay"]
+    assert [m["user_id"] for m in learners["members"]] == [
+        "demo-user-alex-tremblay", "demo-user-jade-morin"]
 
 
 # -- deep linking ------------------------------------------------------------------------------
@@ -1320,8 +1322,12 @@ def test_nrps_roster_pages_with_a_quoted_next_link(
     )
     assert "next" not in first.json() and len(first.json()["members"]) == 1
     second = http.get(first.links["next"]["url"], headers=_bearer(token), timeout=5)
-    assert second.status_code == 200 and "Link" not in second.headers
-    members = first.json()["members"] + second.json()["members"]
+    assert second.status_code == 200 and second.headers["Link"].endswith('>; rel="next"')
+    third = http.get(second.links["next"]["url"], headers=_bearer(token), timeout=5)
+    assert third.status_code == 200 and "Link" not in third.headers
+    members = first.json()["members"] + second.json()["members"] + third.json()["members"]
+    assert {m["user_id"] for m in members} == {ALEX, CAMILLE, "demo-user-jade-morin"}
+    members = [m for m in members if m["user_id"] != "demo-user-jade-morin"]
     assert {m["user_id"]: m for m in members} == {
         ALEX: {
             "status": "Active",
@@ -1345,7 +1351,7 @@ def test_nrps_roster_pages_with_a_quoted_next_link(
     assert second.json()["context"]["id"] == "demo-course-sexto"
     learners = http.get(url, params={"limit": 1, "role": "Learner"}, headers=_bearer(token), timeout=5)
     assert [m["user_id"] for m in learners.json()["members"]] == [ALEX]
-    assert "Link" not in learners.headers
+    assert learners.headers["Link"].endswith('>; rel="next"')  # the second learner follows
 
 
 def test_nrps_url_of_the_launch_serves_the_roster(
@@ -1358,7 +1364,8 @@ def test_nrps_url_of_the_launch_serves_the_roster(
 
     assert claim["service_versions"] == ["2.0"]
     assert resp.status_code == 200
-    assert {m["name"] for m in resp.json()["members"]} == {"Alex Tremblay", "Camille Roy"}
+    assert {m["name"] for m in resp.json()["members"]} == {"Alex Tremblay", "Jade Morin",
+                                                          "Camille Roy"}
 
 
 @pytest.mark.browser

@@ -598,7 +598,7 @@ def test_roster_from_the_demo_lms_over_http(live: Any) -> None:  # noqa: F811
     table = rows(response.text)
     demo_learner = trace.claims["sub"]
     assert demo_learner not in table  # the instructor is not listed
-    assert set(table) == {"demo-user-alex-tremblay"}
+    assert set(table) == {"demo-user-alex-tremblay", "demo-user-jade-morin"}  # the two learners
     assert table["demo-user-alex-tremblay"]["data-status"] == "not_started"
     assert "Alex Tremblay" in response.text
     with live.app.test_request_context():
