@@ -52,8 +52,11 @@ SENT_SCORE, SUPERSEDED_SCORE, FAILED_SCORE = "sent", "superseded", "failed"  # S
 @dataclass(frozen=True)
 class Backoff:
     """When to try again: full jitter over an exponentially growing window (first window
-    `multiplier` seconds, capped at `maximum`), never before the LMS's Retry-After."""
+    `multiplier` seconds, capped at `maximum`), never sooner than `minimum` (full jitter alone may
+    draw a few milliseconds: no use against a receiver that is down), never before the LMS's
+    Retry-After."""
 
+    minimum: float = 5.0
     multiplier: float = 2.0
     maximum: float = 3600.0
     retry_after_cap: float = 6 * 3600.0  # a Retry-After of a week is not taken at its word
@@ -62,8 +65,8 @@ class Backoff:
     def wait(self, attempts: int, retry_after: float | None = None) -> float:
         state = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
         state.attempt_number = max(1, attempts)
-        seconds = float(tenacity.wait_random_exponential(multiplier=self.multiplier,
-                                                         max=self.maximum)(state))
+        seconds = max(self.minimum, float(tenacity.wait_random_exponential(
+            multiplier=self.multiplier, max=self.maximum)(state)))
         if retry_after is not None:
             seconds = max(seconds, min(float(retry_after), self.retry_after_cap))
         return seconds

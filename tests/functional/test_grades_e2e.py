@@ -49,7 +49,7 @@ class Browser:
 
 
 def _drain(live: Any) -> None:
-    Drainer(live.app, backoff=Backoff(multiplier=0.05, maximum=0.2)).drain(once=True)
+    Drainer(live.app, backoff=Backoff(minimum=0, multiplier=0.05, maximum=0.2)).drain(once=True)
 
 
 def _gradebook(live: Any, link: dict[str, Any]) -> list[tuple[str, str, float | None]]:

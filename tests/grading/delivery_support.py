@@ -26,7 +26,7 @@ from tests import backends
 from tests.conftest import _truncate, make_settings
 from tests.support.platform_server import LaunchDriver, serve_app
 
-FAST = Backoff(multiplier=0.05, maximum=0.3)
+FAST = Backoff(minimum=0, multiplier=0.05, maximum=0.3)  # retries within the test
 
 
 @dataclasses.dataclass
