@@ -305,6 +305,21 @@ def deployment() -> None:
     """Per-deployment settings."""
 
 
+def _deployment(session: Any, issuer: str, client_id: str, deployment_id: str) -> Any:
+    """The deployment row, or a clear error naming where to look."""
+    from sqlalchemy import select
+
+    from lti_tool.models import Deployment, Platform
+
+    row = session.scalars(
+        select(Deployment).join(Platform, Platform.id == Deployment.platform_id).where(
+            Platform.issuer == issuer, Platform.client_id == client_id,
+            Deployment.deployment_id == deployment_id)).first()
+    if row is None:
+        raise click.ClickException("no such deployment: see `lti-tool platform list`")
+    return row
+
+
 @deployment.command("review")
 @click.option("--issuer", required=True)
 @click.option("--client-id", required=True)
@@ -314,17 +329,8 @@ def deployment() -> None:
 @with_appcontext
 def deployment_review(issuer: str, client_id: str, deployment_id: str, on: bool) -> None:
     """Switch reflection review on or off for one deployment."""
-    from sqlalchemy import select
-
-    from lti_tool.models import Deployment, Platform
-
     with _db() as session:
-        row = session.scalars(
-            select(Deployment).join(Platform, Platform.id == Deployment.platform_id).where(
-                Platform.issuer == issuer, Platform.client_id == client_id,
-                Deployment.deployment_id == deployment_id)).first()
-        if row is None:
-            raise click.ClickException("no such deployment: see `lti-tool platform list`")
+        row = _deployment(session, issuer, client_id, deployment_id)
         row.reflection_review = on
         session.commit()
     click.echo(f"reflection review {'on' if on else 'off'} for {issuer} / {client_id} / {deployment_id}")
@@ -340,17 +346,8 @@ def deployment_review(issuer: str, client_id: str, deployment_id: str, on: bool)
 @with_appcontext
 def deployment_explorer(issuer: str, client_id: str, deployment_id: str, on: bool) -> None:
     """Require the Explorer level (the program's first) for the badge, or not, on one deployment."""
-    from sqlalchemy import select
-
-    from lti_tool.models import Deployment, Platform
-
     with _db() as session:
-        row = session.scalars(
-            select(Deployment).join(Platform, Platform.id == Deployment.platform_id).where(
-                Platform.issuer == issuer, Platform.client_id == client_id,
-                Deployment.deployment_id == deployment_id)).first()
-        if row is None:
-            raise click.ClickException("no such deployment: see `lti-tool platform list`")
+        row = _deployment(session, issuer, client_id, deployment_id)
         row.require_explorer = on
         awarded = ""
         if not on:  # learners who waited only for the Explorer level are awarded now
