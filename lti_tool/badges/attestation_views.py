@@ -29,7 +29,7 @@ from flask import (
 
 from lti_tool.badges import attestation as service
 from lti_tool.badges import pdf
-from lti_tool.cases.loader import get_level
+from lti_tool.cases.loader import app_level
 from lti_tool.cases.model import Level
 from lti_tool.db import get_session
 from lti_tool.errors import AccessDenied, Bilingual
@@ -41,11 +41,7 @@ bp = Blueprint("attestation", __name__)
 
 
 def _level() -> Level:
-    level = current_app.extensions.get("cases_level")
-    if level is None:
-        level = get_level(current_app.extensions["settings"].content_dir)
-        current_app.extensions["cases_level"] = level
-    return level  # type: ignore[no-any-return]
+    return app_level()
 
 
 def _settings() -> Any:

@@ -98,11 +98,9 @@ def set_explorer(session: Session, learner: Learner, *, completed: bool, now: da
 
 
 def _award(session: Session, learner_id: int, now: datetime) -> None:
-    from flask import current_app
 
     from lti_tool.badges.awards import award_if_eligible
-    from lti_tool.cases.loader import get_level
+    from lti_tool.cases.loader import app_level
 
-    level = current_app.extensions.get("cases_level") or get_level(
-        current_app.extensions["settings"].content_dir)
+    level = app_level()
     award_if_eligible(session, learner_id, level=level, now=now)

@@ -17,6 +17,7 @@ import functools
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from .loading.build import build_case, build_level
 from .loading.checks import REFLECTION_IDS, LevelIds, case_checks, level_checks
@@ -184,6 +185,19 @@ def get_level(content_dir: Path | str | None = None) -> Level:
     re-parse YAML."""
     directory = Path(content_dir) if content_dir is not None else default_content_dir()
     return _cached_level(directory.resolve())
+
+
+def app_level(app: Any | None = None) -> Level:
+    """The level of this app's content, kept on the app (every view and service of a request
+    asks for it; this skips even the path resolution of `get_level` on the hot path of a step)."""
+    if app is None:
+        from flask import current_app
+
+        app = current_app
+    level = app.extensions.get("cases_level")
+    if level is None:
+        level = app.extensions["cases_level"] = get_level(app.extensions["settings"].content_dir)
+    return level  # type: ignore[no-any-return]
 
 
 def clear_level_cache() -> None:

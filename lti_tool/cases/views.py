@@ -27,7 +27,7 @@ from lti_tool.badges.awards import award_if_eligible
 from lti_tool.cases import debrief as debrief_data
 from lti_tool.cases import engine, service
 from lti_tool.cases.engine import CaseState
-from lti_tool.cases.loader import get_level
+from lti_tool.cases.loader import app_level
 from lti_tool.cases.model import Case, Decision, Level, Text
 from lti_tool.db import get_session, utcnow
 from lti_tool.errors import Bilingual
@@ -49,13 +49,7 @@ BABEL_LOCALES = {"fr": "fr_CA", "en": "en_CA"}
 
 
 def _level() -> Level:
-    """The content, loaded once per app (get_level caches per process; this skips even the path
-    resolution on the hot path of a step)."""
-    level = current_app.extensions.get("cases_level")
-    if level is None:
-        level = get_level(current_app.extensions["settings"].content_dir)
-        current_app.extensions["cases_level"] = level
-    return level  # type: ignore[no-any-return]
+    return app_level()
 
 
 def _url(endpoint: str, **values: Any) -> str:

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_tool.cases import engine, service
-from lti_tool.cases.loader import get_level
+from lti_tool.cases.loader import app_level
 from lti_tool.cases.model import Level
 from lti_tool.db import get_session
 from lti_tool.errors import AccessDenied, Bilingual, ToolError
@@ -61,11 +61,7 @@ CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _level() -> Level:
-    level = current_app.extensions.get("cases_level")
-    if level is None:
-        level = get_level(current_app.extensions["settings"].content_dir)
-        current_app.extensions["cases_level"] = level
-    return level  # type: ignore[no-any-return]
+    return app_level()
 
 
 def _require_instructor() -> None:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from lti_tool.badges.embedded import credential as cred
 from lti_tool.badges.embedded import keys as badge_keys
 from lti_tool.badges.issuers.base import AwardInfo, IssueResult, Recipient
-from lti_tool.cases.loader import get_level
+from lti_tool.cases.loader import app_level
 from lti_tool.cases.model import Level
 from lti_tool.models import Award
 
@@ -64,7 +64,7 @@ class EmbeddedIssuer:
 
 def make_issuer(app: Flask) -> EmbeddedIssuer:
     settings: Any = app.extensions["settings"]
-    level = app.extensions.get("cases_level") or get_level(settings.content_dir)
+    level = app_level(app)
     return EmbeddedIssuer(base_url=settings.base_url, keys_dir=settings.keys_dir, level=level)
 
 

@@ -25,7 +25,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, redirect, render
 from lti_tool.badges.embedded import baking, service, status_list
 from lti_tool.badges.embedded import credential as cred
 from lti_tool.badges.embedded import keys as badge_keys
-from lti_tool.cases.loader import get_level
+from lti_tool.cases.loader import app_level
 from lti_tool.cases.model import Level
 from lti_tool.db import get_session
 from lti_tool.errors import Bilingual, ToolError
@@ -56,10 +56,7 @@ def _settings() -> Any:
 
 
 def _level() -> Level:
-    level = current_app.extensions.get("cases_level")
-    if level is None:
-        level = current_app.extensions["cases_level"] = get_level(_settings().content_dir)
-    return level  # type: ignore[no-any-return]
+    return app_level()
 
 
 def _public_json(body: dict[str, Any], mimetype: str = "application/json") -> Response:
