@@ -17,6 +17,7 @@ https://developerdocs.instructure.com/services/credentials).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -41,7 +42,7 @@ def _iso(when: datetime) -> str:
     return when.isoformat().replace("+00:00", "Z")
 
 
-class OAuthClient:
+class OAuthClient(ABC):
     """Bearer-token calls for one issuer account: the cached token, renewed once on a 401."""
 
     name = "oauth"
@@ -51,8 +52,19 @@ class OAuthClient:
         self.account = account
         self.token_requests = 0  # observable by tests
 
-    def fetch_token(self) -> tuple[str, float | None]:  # pragma: no cover - each adapter's own
-        raise NotImplementedError
+    @abstractmethod
+    def token_request(self) -> tuple[str, dict[str, str]]:
+        """The adapter's token endpoint and the form it posts (grant, credentials)."""
+
+    def fetch_token(self) -> tuple[str, float | None]:
+        """A new access token and its lifetime (RFC 6749 §5.1: `access_token`, `expires_in`)."""
+        url, form = self.token_request()
+        data = self.read_json(call("POST", url, data=form), f"{self.name} token")
+        token = data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise IssuerUnavailable(f"{self.name} token: no access_token in the answer")
+        expires = data.get("expires_in")
+        return token, float(expires) if isinstance(expires, int | float) else None
 
     def token(self) -> str:
         cached = self.tokens.get(self.account)
@@ -104,16 +116,9 @@ class BadgrIssuer(OAuthClient):
         if not (self.username and self.password and self.badgeclass):
             raise IssuerRefused("badgr: BADGR_USERNAME, BADGR_PASSWORD and BADGR_BADGECLASS must be set")
 
-    def fetch_token(self) -> tuple[str, float | None]:
-        response = call("POST", f"{self.url}/o/token",
-                        data={"grant_type": "password", "username": self.username,
-                              "password": self.password})
-        data = self.read_json(response, "badgr token")
-        token = data.get("access_token") if isinstance(data, dict) else None
-        if not isinstance(token, str) or not token:
-            raise IssuerUnavailable("badgr token: no access_token in the answer")
-        expires = data.get("expires_in")
-        return token, float(expires) if isinstance(expires, int | float) else None
+    def token_request(self) -> tuple[str, dict[str, str]]:
+        return f"{self.url}/o/token", {"grant_type": "password", "username": self.username,
+                                        "password": self.password}
 
     # -- award -------------------------------------------------------------------------------
     def award(self, award: AwardInfo, recipient: Recipient) -> IssueResult:

@@ -27,7 +27,6 @@ from lti_tool.badges.issuers.base import (
     Recipient,
     TokenStore,
     account_key,
-    call,
     refused,
 )
 
@@ -47,16 +46,10 @@ class ObfIssuer(OAuthClient):
         if not (self.client_id and self.client_secret and self.badge_id):
             raise IssuerRefused("obf: OBF_CLIENT_ID, OBF_CLIENT_SECRET and OBF_BADGE_ID must be set")
 
-    def fetch_token(self) -> tuple[str, float | None]:
-        response = call("POST", f"{self.url}/v1/client/oauth2/token",
-                        data={"grant_type": "client_credentials", "client_id": self.client_id,
-                              "client_secret": self.client_secret})
-        data = self.read_json(response, "obf token")
-        token = data.get("access_token") if isinstance(data, dict) else None
-        if not isinstance(token, str) or not token:
-            raise IssuerUnavailable("obf token: no access_token in the answer")
-        expires = data.get("expires_in")
-        return token, float(expires) if isinstance(expires, int | float) else None
+    def token_request(self) -> tuple[str, dict[str, str]]:
+        return f"{self.url}/v1/client/oauth2/token", {
+            "grant_type": "client_credentials", "client_id": self.client_id,
+            "client_secret": self.client_secret}
 
     def _events(self) -> str:
         return f"{self.url}/v2/event/{quote(self.client_id, safe='')}"
