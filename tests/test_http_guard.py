@@ -358,8 +358,8 @@ def test_a_dripping_tls_server_is_cut_at_the_deadline(tls: Tls) -> None:
 def keep_alive(conn: socket.socket, stop: threading.Event, stats: RawStats) -> None:
     """Answers every request of the connection (the first one's head is already read)."""
     while True:
+        stats.sent += 1  # counted before sending: the client may have its answer before we resume
         conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{"ok": true}')
-        stats.sent += 1
         data = b""
         while b"\r\n\r\n" not in data:
             chunk = conn.recv(4096)
