@@ -27,6 +27,10 @@ setup: install ## install, generate keys, migrate the SQLite database
 run: setup ## start the tool and its demo LMS (open the URL it prints)
 	LTI_TOOL_ENV=demo $(BIN)/lti-tool demo
 
+screenshots: setup ## README screenshots of the running demo (docs/screenshots/*.png)
+	bash scripts/ensure-browser.sh
+	$(BIN)/python scripts/screenshots.py
+
 test-setup: install ## test prerequisites: PostgreSQL, Redis, Chromium, axe-core
 	bash scripts/ensure-services.sh
 	bash scripts/ensure-browser.sh
@@ -55,4 +59,4 @@ bench: setup ## launch and case-step benchmarks (prints figures)
 	$(BIN)/python bench/cases.py
 	$(BIN)/python bench/grading.py
 
-.PHONY: help install setup run test-setup lint typecheck lock translations test bench
+.PHONY: help install setup run screenshots test-setup lint typecheck lock translations test bench

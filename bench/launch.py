@@ -1,20 +1,21 @@
-"""Launch benchmark: complete LTI launches against the tool served by gunicorn on one core.
+"""Launch benchmark: server CPU per complete LTI launch, this tool against a minimal pylti1p3 tool,
+measured in the same run.
 
-    .venv/bin/python bench/launch.py [--launches 3000] [--backend sqlite|postgres|both]
+    .venv/bin/python bench/launch.py [--rounds 7] [--launches 400] [--backend sqlite|postgres|both]
+                                     [--server gunicorn|granian|both]
 
-A complete launch is what a browser does: GET /lti/login (state + nonce stored, cookie set) →
-the platform signs an id_token for that nonce → POST /lti/launch (every check, nonce consumed,
-learner/course/link upserted, launch data stored) → GET the landing page. The server is one
-gunicorn sync worker pinned to core 0 (`taskset`); this driver runs on core 1 with a few
-keep-alive connections in flight.
+A complete launch is what a browser does: GET /lti/login → the platform signs an id_token for that
+nonce → POST /lti/launch (every check, nonce consumed, learner/course/link recorded) → the first
+page (in the launch response, or after a 303 for the reference). The reference is
+bench/baseline_pylti1p3.py, a tool written the way pylti1p3's documentation shows (login + launch +
+a page, launch data in the Flask cookie session, no database).
 
-Printed figures:
-- launches/s observed (wall clock) — bounded by whichever core saturates first;
-- launches per server CPU-second — launches divided by the worker's CPU time (utime + stime from
-  /proc), i.e. what one core sustains. The platform's RS256 signing (~1.4 ms per token here) runs
-  on the driver core and often saturates it before the server core, so this is the per-core figure
-  to compare with the target (≥ 1,100 complete launches/s per core);
-- p50/p99 latency of a whole launch (three requests) and of each request, as seen by the driver.
+Both servers run at once, one worker each, pinned to core 0 (`taskset`); this driver runs on core
+1 with a few keep-alive connections in flight. Rounds alternate (tool, reference, reference, tool,
+…) so that whatever else the machine does falls on both alike; each round counts the server's CPU
+time (utime + stime of the server's whole process tree, from /proc) over its launches. Printed, per
+backend and server: CPU per launch of each (median and min–max over the rounds) and the ratio
+reference / tool per pair of rounds (median and min–max): above 1 the tool costs less.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import json
 import os
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,12 +40,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import children, cpu_seconds, free_port, pct  # noqa: E402
+from common import cpu_seconds, free_port, pct  # noqa: E402
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 ISSUER = "https://bench-lms.test"
 CLIENT_ID = "bench-client"
 DEPLOYMENT = "bench-deployment"
+# Flushed at the start of a PostgreSQL run: give each concurrent user of the machine its own.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 def pin(core: int) -> None:
@@ -53,16 +57,35 @@ def pin(core: int) -> None:
         pass
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and all its descendants (granian runs its worker as a child)."""
+    total = 0.0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += cpu_seconds(p)
+            kids = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        todo.extend(int(k) for k in kids)
+    return total
+
+
 class Jwks:
     """The platform's JWKS over HTTP (fetched once by the tool, then cached)."""
 
     def __init__(self, jwk: dict[str, Any]) -> None:
-        from werkzeug.serving import make_server
+        from werkzeug.serving import WSGIRequestHandler, make_server
         from werkzeug.wrappers import Response
+
+        class Quiet(WSGIRequestHandler):
+            def log_request(self, *args: Any, **kwargs: Any) -> None:
+                pass  # the reference fetches the key set on every launch
 
         body = json.dumps({"keys": [jwk]})
         app = Response(body, mimetype="application/json")
-        self.server = make_server("127.0.0.1", 0, app)
+        self.server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Quiet)
         self.url = f"http://127.0.0.1:{self.server.server_port}/jwks"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -90,7 +113,7 @@ def prepare(backend: str, workdir: Path, jwks_url: str) -> dict[str, str]:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
         env["DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        env["REDIS_URL"] = "redis://127.0.0.1:6379/14"
+        env["REDIS_URL"] = REDIS_URL
         import redis
 
         redis.Redis.from_url(env["REDIS_URL"]).flushdb()
@@ -223,7 +246,7 @@ class Driver:
         token = jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})
         t2 = time.perf_counter()
         body = urlencode({"id_token": token, "state": auth["state"]})
-        response, _ = self._request(
+        response, data = self._request(
             conn,
             "POST",
             "/lti/launch",
@@ -232,13 +255,14 @@ class Driver:
         )
         jar = self.cookies(response, jar)
         t3 = time.perf_counter()
-        if response.status != 303:
+        if response.status == 303:  # the page comes with a second request
+            location = response.getheader("Location")
+            path = location[location.index("/", 8) :] if location.startswith("http") else location
+            response, data = self._request(conn, "GET", path, headers={"Cookie": self.header(jar)})
+        elif response.status != 200:  # 200: the first page is in the launch response
             raise RuntimeError(f"launch answered {response.status}")
-        location = response.getheader("Location")
-        path = location[location.index("/", 8) :] if location.startswith("http") else location
-        response, data = self._request(conn, "GET", path, headers={"Cookie": self.header(jar)})
         t4 = time.perf_counter()
-        if response.status != 200:
+        if response.status != 200 or b"<title>" not in data:
             raise RuntimeError(f"page answered {response.status}")
         with self.lock:
             self.request_times["login"].append(t1 - t0)
@@ -246,8 +270,8 @@ class Driver:
             self.request_times["page"].append(t4 - t3)
             self.launch_times.append((t1 - t0) + (t4 - t2))  # server-facing time, signing excluded
 
-    def run(self, total: int, concurrency: int) -> float:
-        counter = iter(range(total))
+    def run(self, total: int, concurrency: int, first: int = 0) -> float:
+        counter = iter(range(first, first + total))
         lock = threading.Lock()
 
         def worker() -> None:
@@ -273,9 +297,65 @@ class Driver:
         return time.perf_counter() - start
 
 
-def bench(
-    backend: str, launches: int, concurrency: int, warmup: int, app: str = "tool"
-) -> dict[str, Any]:
+SERVERS = ("gunicorn", "granian")
+
+
+class Server:
+    """One app (the tool or the reference) served by one worker pinned to core 0."""
+
+    def __init__(self, app: str, server: str, env: dict[str, str], jwks_url: str) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        env = {**env, "LTI_TOOL_BASE_URL": self.base_url}
+        target = "lti_tool:create_app()"
+        if app == "baseline":
+            env.update(BENCH_ISSUER=ISSUER, BENCH_CLIENT_ID=CLIENT_ID, BENCH_JWKS_URL=jwks_url,
+                       BENCH_DEPLOYMENT=DEPLOYMENT, PYTHONPATH=str(ROOT / "bench"))
+            target = "baseline_pylti1p3:create_app()"
+        if server == "gunicorn":
+            cmd = [str(ROOT / ".venv/bin/gunicorn"), "-w", "1", "-k", "sync",
+                   "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", target]
+        else:
+            cmd = [str(ROOT / ".venv/bin/granian"), "--interface", "wsgi", "--workers", "1",
+                   "--blocking-threads", "1", "--runtime-threads", "1", "--no-access-log",
+                   "--log-level", "warning", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--factory", target.removesuffix("()")]
+        self.process = subprocess.Popen(["taskset", "-c", "0", *cmd], env={**os.environ, **env},
+                                        cwd=ROOT)
+        for _ in range(300):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit(f"{app} on {server} did not start")
+
+    def cpu(self) -> float:
+        return tree_cpu(self.process.pid)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def measure(server: Server, key: Any, launches: int, concurrency: int, first: int) -> dict[str, Any]:
+    driver = Driver(server.port, key, "bench-key", server.base_url)
+    before = server.cpu()
+    wall = driver.run(launches, concurrency, first)
+    cpu = server.cpu() - before
+    if driver.errors:
+        raise SystemExit(f"{server.base_url}: {len(driver.errors)} errors, first: {driver.errors[0]}")
+    done = len(driver.launch_times)
+    return {"cpu_ms": cpu / done * 1000, "per_s": done / wall, "driver": driver}
+
+
+def bench(backend: str, servers: list[str], rounds: int, launches: int, concurrency: int,
+          warmup: int) -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
     from jwt.algorithms import RSAAlgorithm
 
@@ -285,116 +365,69 @@ def bench(
     jwks = Jwks(jwk)
     workdir = Path(tempfile.mkdtemp(prefix="lti-bench-"))
     env = prepare(backend, workdir, jwks.url)
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env["LTI_TOOL_BASE_URL"] = base_url
-    target = "lti_tool:create_app()"
-    if app == "baseline":
-        env.update(
-            BENCH_ISSUER=ISSUER,
-            BENCH_CLIENT_ID=CLIENT_ID,
-            BENCH_JWKS_URL=jwks.url,
-            BENCH_DEPLOYMENT=DEPLOYMENT,
-            PYTHONPATH=str(ROOT / "bench"),
-        )
-        target = "baseline_pylti1p3:create_app()"
-    cmd = [
-        "taskset",
-        "-c",
-        "0",
-        str(ROOT / ".venv/bin/gunicorn"),
-        "-w",
-        "1",
-        "-k",
-        "sync",
-        "-b",
-        f"127.0.0.1:{port}",
-        "--log-level",
-        "warning",
-        target,
-    ]
-    server = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT)
+    label = "SQLite" if backend == "sqlite" else "PostgreSQL + Redis"
+    pin(1)
     try:
-        for _ in range(100):
+        for name in servers:
+            tool = Server("tool", name, env, jwks.url)
+            reference = Server("baseline", name, env, jwks.url)
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
-        worker_pid = children(server.pid)[0]
-        pin(1)
-        driver = Driver(port, key, "bench-key", base_url)
-        driver.run(warmup, concurrency)
-        if driver.errors:
-            raise SystemExit(f"warm-up failed: {driver.errors[0]}")
-        driver = Driver(port, key, "bench-key", base_url)
-        cpu_before = cpu_seconds(worker_pid)
-        wall = driver.run(launches, concurrency)
-        cpu = cpu_seconds(worker_pid) - cpu_before
+                n = 0
+                for s in (tool, reference):
+                    measure(s, key, warmup, concurrency, n)
+                    n += warmup
+                cpu: dict[str, list[float]] = {"tool": [], "reference": []}
+                drivers: list[Driver] = []
+                ratios = []
+                for r in range(rounds):
+                    order = [("tool", tool), ("reference", reference)]
+                    if r % 2:
+                        order.reverse()
+                    for which, s in order:
+                        m = measure(s, key, launches, concurrency, n)
+                        n += launches
+                        cpu[which].append(m["cpu_ms"])
+                        if which == "tool":
+                            drivers.append(m["driver"])
+                    ratios.append(cpu["reference"][-1] / cpu["tool"][-1])
+            finally:
+                tool.stop()
+                reference.stop()
+            print(f"\n{label}, {name} (1 worker on core 0), {rounds} rounds of {launches} launches")
+            for which in ("tool", "reference"):
+                v = cpu[which]
+                print(f"  {which:9s} server CPU per complete launch: median {statistics.median(v):.3f} ms"
+                      f"  (min {min(v):.3f}, max {max(v):.3f})")
+            print(f"  ratio reference / tool: median {statistics.median(ratios):.2f}"
+                  f"  (min {min(ratios):.2f}, max {max(ratios):.2f})   target >= 2")
+            times = {k: [t for d in drivers for t in d.request_times[k]] for k in ("login", "launch", "page")}
+            whole = [t for d in drivers for t in d.launch_times]
+            print(f"  tool latency p50/p99 ms (driver side, signing excluded): launch "
+                  f"{pct(whole, 50) * 1000:.2f}/{pct(whole, 99) * 1000:.2f}; login "
+                  f"{pct(times['login'], 50) * 1000:.2f}/{pct(times['login'], 99) * 1000:.2f}, "
+                  f"launch {pct(times['launch'], 50) * 1000:.2f}/{pct(times['launch'], 99) * 1000:.2f}"
+                  f", page {pct(times['page'], 50) * 1000:.2f}/{pct(times['page'], 99) * 1000:.2f}")
     finally:
-        server.terminate()
-        server.wait(10)
         drop_database(env)
         shutil.rmtree(workdir, ignore_errors=True)
         jwks.server.shutdown()
-    done = len(driver.launch_times)
-    return {
-        "backend": backend,
-        "launches": done,
-        "errors": len(driver.errors),
-        "first_error": driver.errors[0] if driver.errors else "",
-        "observed_per_s": done / wall,
-        "per_cpu_s": done / cpu if cpu else float("nan"),
-        "server_cpu_ms_per_launch": cpu / done * 1000 if done else float("nan"),
-        "p50_ms": pct(driver.launch_times, 50) * 1000,
-        "p99_ms": pct(driver.launch_times, 99) * 1000,
-        **{f"{k}_p50_ms": pct(v, 50) * 1000 for k, v in driver.request_times.items()},
-        **{f"{k}_p99_ms": pct(v, 99) * 1000 for k, v in driver.request_times.items()},
-    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--launches", type=int, default=3000)
-    parser.add_argument("--warmup", type=int, default=200)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--launches", type=int, default=400, help="per round and app")
+    parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=3)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument(
-        "--app",
-        choices=["tool", "baseline"],
-        default="tool",
-        help="baseline: the pylti1p3-documentation tool (no database)",
-    )
+    parser.add_argument("--server", choices=[*SERVERS, "both"], default="both")
     args = parser.parse_args()
-    if args.app == "baseline":
-        args.backend = "sqlite"  # it keeps everything in the cookie session
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    print(
-        f"complete launches (login + launch + first page), gunicorn 1 sync worker on core 0, "
-        f"driver on core 1, {args.launches} launches after {args.warmup} warm-up"
-    )
+    servers = list(SERVERS) if args.server == "both" else [args.server]
+    print("complete launches (login + launch + first page): this tool against the pylti1p3 "
+          "reference, alternating rounds; server pinned to core 0, driver on core 1")
     for backend in backends:
-        r = bench(backend, args.launches, args.concurrency, args.warmup, args.app)
-        label = "SQLite" if backend == "sqlite" else "PostgreSQL + Redis"
-        if args.app == "baseline":
-            label = "pylti1p3-documentation baseline (cookie session, no database)"
-        print(f"\n{label}: {r['launches']} launches, {r['errors']} errors {r['first_error']}")
-        print(
-            f"  per core (launches / server CPU-second): {r['per_cpu_s']:8.0f} /s"
-            f"   ({r['server_cpu_ms_per_launch']:.3f} ms of server CPU per launch)"
-        )
-        print(f"  observed (wall clock):                   {r['observed_per_s']:8.0f} /s")
-        print(
-            f"  launch latency p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms "
-            f"(login + launch + page, signing excluded)"
-        )
-        print(
-            f"  per request p50/p99 ms: login {r['login_p50_ms']:.2f}/{r['login_p99_ms']:.2f}  "
-            f"launch {r['launch_p50_ms']:.2f}/{r['launch_p99_ms']:.2f}  "
-            f"page {r['page_p50_ms']:.2f}/{r['page_p99_ms']:.2f}"
-        )
+        bench(backend, servers, args.rounds, args.launches, args.concurrency, args.warmup)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,23 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from flask.sessions import SessionInterface
 
 from lti_tool import logs
 from lti_tool.config import Settings, load_settings
 from lti_tool.safe_json import SafeJSONProvider
+
+
+class _NoSession(SessionInterface):
+    """The tool keeps no Flask session (pages carry a page token; launch data is server-side):
+    without this, Flask builds a cookie serializer on every request for nothing (issue 11).
+    `flask.session` is then a NullSession, which refuses writes loudly."""
+
+    def open_session(self, app: Flask, request: object) -> None:
+        return None
+
+    def save_session(self, *args: object) -> None:
+        return None
 
 
 def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
@@ -21,6 +34,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     else:
         settings = load_settings(**(config or {}))
     app = Flask(__name__)
+    app.session_interface = _NoSession()
     app.json = SafeJSONProvider(app)  # nesting limit on request.get_json(): a 400, not a 500
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=1024 * 1024,
                       TESTING=settings.env == "test", PREFERRED_URL_SCHEME="https"
@@ -28,7 +42,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     app.extensions["settings"] = settings
     logs.configure(settings.log_level)
 
-    from lti_tool import db, errors, framing, i18n
+    from lti_tool import db, errors, framing, i18n, icons, typography
     from lti_tool.badges.attestation_views import bp as attestation_bp
     from lti_tool.badges.embedded.views import bp as embedded_badges_bp
     from lti_tool.cases.views import bp as cases_bp
@@ -45,6 +59,8 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     framing.init_app(app)  # after db: its after_request runs before the commit
     i18n.init_app(app)
+    typography.init_app(app)  # French spacing on every {{ … }} of a French page
+    icons.init_app(app)  # the inline SVG icons, as Jinja globals
     wiring.init_app(app)
     app.extensions["landing_endpoints"] = {
         "learner": "cases.level_home", "instructor": "grading.roster",
@@ -55,5 +71,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
                       registration_keys_bp, attestation_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(embedded_badges_bp)
+    # Browsers ask every site for /favicon.ico, whatever its pages link: the icon, not a 404.
+    app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.ico"))
 
     return app

@@ -212,6 +212,42 @@ def platform_add(
         )
 
 
+@platform.command("add-deployment")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.option("--deployment-id", "deployment_ids", required=True, multiple=True)
+@click.option("--organisation", default=None, help="school board / organisation code of the new "
+              "deployment (default: the registration's)")
+@with_appcontext
+def platform_add_deployment(issuer: str, client_id: str, deployment_ids: tuple[str, ...],
+                            organisation: str | None) -> None:
+    """Add deployments to an existing registration (its endpoints stay as they are)."""
+    from sqlalchemy import select
+
+    from lti_tool.launch.registry import add_platform
+    from lti_tool.models import Platform
+
+    with _db() as session:
+        reg = session.scalars(select(Platform).where(
+            Platform.issuer == issuer, Platform.client_id == client_id)).first()
+        if reg is None:
+            raise click.ClickException(
+                f"{issuer} / {client_id} is not registered: see `lti-tool platform list`, or "
+                "register it with `lti-tool platform add`")
+        known = {d.deployment_id for d in reg.deployments}
+        # The registration's own endpoints: add_platform then only appends the deployments.
+        add_platform(session, issuer=issuer, client_id=client_id, auth_url=reg.auth_url,
+                     token_url=reg.token_url, jwks_url=reg.jwks_url,
+                     deployment_ids=list(deployment_ids), organisation=organisation)
+        session.commit()
+        added = [d for d in dict.fromkeys(deployment_ids) if d not in known]
+        click.echo(
+            f"{issuer} client_id={client_id}: "
+            + (f"added {', '.join(added)}" if added else "nothing to add")
+            + f"; deployments={','.join(d.deployment_id for d in reg.deployments)}"
+        )
+
+
 @platform.command("list")
 @with_appcontext
 def platform_list() -> None:
@@ -288,11 +324,23 @@ def platform_invite(organisation: str | None, expires: str | None, note: str) ->
 @click.option("--issuer", required=True)
 @click.option("--client-id", required=True)
 @click.option("--deployment-id", default=None, help="remove only this deployment")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation (scripts)")
 @with_appcontext
-def platform_remove(issuer: str, client_id: str, deployment_id: str | None) -> None:
-    """Remove a registration (and its learners' data), or one of its deployments."""
+def platform_remove(issuer: str, client_id: str, deployment_id: str | None, yes: bool) -> None:
+    """Remove a registration (and its learners' data), or one of its deployments.
+
+    Asks for confirmation first (nothing can bring the data back); `--yes` for scripts. Without a
+    terminal to ask on and without `--yes`, nothing is removed."""
     from lti_tool.launch.registry import remove_platform
 
+    what = (f"deployment {deployment_id} of {issuer} / {client_id}" if deployment_id
+            else f"the registration {issuer} / {client_id} and its learners' data")
+    try:
+        confirmed = yes or click.confirm(f"Remove {what}?", default=False, err=True)
+    except click.Abort:  # no answer (no terminal, end of input)
+        confirmed = False
+    if not confirmed:
+        raise click.ClickException("nothing removed (confirm, or pass --yes)")
     with _db() as session:
         if not remove_platform(session, issuer, client_id, deployment_id):
             raise click.ClickException("nothing matched: see `lti-tool platform list`")
@@ -466,30 +514,61 @@ def scores_lag(as_json: bool) -> None:
 
 
 # -- set-up and serving -------------------------------------------------------------------------
-@main.command("setup")
-@with_appcontext
-def setup() -> None:
-    """Dev/demo set-up: instance folder, development secret, keys, database."""
-    settings = _settings()
+def ensure_dev_secret() -> None:
+    """Dev/demo: write instance/secret_key before the app reads its settings. Written after (as
+    `setup` once did), the app had already warned that the file was missing and taken a key for
+    the process only; now the first run says "created" and later runs say nothing."""
+    import os
     import secrets as _secrets
 
     from lti_tool.private_files import create_private, private_dir
 
-    private_dir(settings.instance_dir)
-    if not settings.is_production:
-        create_private(dev_secret_path(settings.instance_dir), _secrets.token_urlsafe(48))
+    # Only the environment and the folders are read: a placeholder keeps load_settings from
+    # looking for the file this function is about to write.
+    paths = load_settings(secret_key="-")  # noqa: S106 (a placeholder, never used to sign)
+    if paths.is_production or os.environ.get("SECRET_KEY"):
+        return
+    private_dir(paths.instance_dir)
+    path = dev_secret_path(paths.instance_dir)
+    if create_private(path, _secrets.token_urlsafe(48)):
+        click.echo(f"created {path} (development secret key, kept for later runs)")
+
+
+# with_appcontext=False: FlaskGroup would build the app (reading the secret) before the body.
+@main.command("setup", with_appcontext=False)
+def setup() -> None:
+    """Dev/demo set-up: instance folder, development secret, keys, database."""
     from lti_tool.launch.wiring import tool_keys
+    from lti_tool.private_files import private_dir
 
-    tool_keys().generate()
-    upgrade_database(settings.database_url)
-    click.echo("set up: keys, database")
+    ensure_dev_secret()  # before create_app, which reads it
+    app = create_app()
+    with app.app_context():
+        settings = _settings()
+        private_dir(settings.instance_dir)
+        kid, created = tool_keys().generate()
+        upgrade_database(settings.database_url)
+    click.echo(f"set up: signing key {kid} ({'created' if created else 'kept'}), database migrated")
 
 
-@main.command("run")
+@main.command("run", with_appcontext=False)  # it builds its own app, once
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
-def run(host: str, port: int) -> None:
-    """Serve the tool (development server; use gunicorn in production, see README)."""
+@click.option("--server", type=click.Choice(["werkzeug", "granian"]), default="werkzeug",
+              help="werkzeug: development server, delivers its own scores; granian: production "
+              "server (run `lti-tool worker` beside it)")
+@click.option("--workers", default=1, type=int, help="granian: worker processes (one per core)")
+def run(host: str, port: int, server: str, workers: int) -> None:
+    """Serve the tool (development server, or granian in production; see README)."""
+    if server == "granian":
+        # The cheaper server per request in bench/launch.py (issue 11). Its access log is off:
+        # URLs carry page tokens, which only the gunicorn logger redacts (lti_tool/logs.py).
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        Granian("lti_tool:create_app", factory=True, interface=Interfaces.WSGI, address=host,
+                port=port, workers=workers, log_access=False).serve()
+        return
     from werkzeug.serving import run_simple
 
     from lti_tool.grading.worker import start_in_process
@@ -499,7 +578,7 @@ def run(host: str, port: int) -> None:
     run_simple(host, port, app, threaded=True)
 
 
-@main.command("demo")
+@main.command("demo", with_appcontext=False)  # it builds its own app, once
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int, help="the tool's port")
 @click.option("--lms-port", default=5001, type=int, help="the demo LMS's port")
@@ -520,6 +599,7 @@ def demo(host: str, port: int, lms_port: int) -> None:
     os.environ.setdefault("LTI_TOOL_BASE_URL", tool_url)
     # The demo LMS answers on loopback: the guarded outbound client must be allowed to call it.
     os.environ.setdefault("LTI_TOOL_OUTBOUND_PRIVATE_NETWORKS", "any")
+    ensure_dev_secret()  # `lti-tool demo` without `setup` first keeps its pages across restarts
     settings = load_settings()
     app = create_app(settings)
     demo_settings = DemoSettings(
@@ -548,13 +628,26 @@ def demo(host: str, port: int, lms_port: int) -> None:
     from lti_tool.grading.worker import start_in_process
 
     start_in_process(app)  # grades reach the demo LMS without a separate worker
-    click.echo(
-        f"\n  Demo LMS (open this):  {lms_url}/\n  Tool:                  {tool_url}/lti/config\n"
-    )
+    click.echo(demo_banner(lms_url, tool_url))
     try:
         servers[0].serve_forever()
     except KeyboardInterrupt:
         pass
+    finally:
+        for server in servers[1:]:
+            server.shutdown()  # its loop runs in the thread above; servers[0]'s has ended
+        for server in servers:
+            server.server_close()
+    click.echo("demo stopped", err=True)
+
+
+def demo_banner(lms_url: str, tool_url: str) -> str:
+    """What `lti-tool demo` prints once both servers listen: the one URL to open, and how to stop."""
+    return (
+        f"\n  Open the demo LMS in your browser:  {lms_url}/\n"
+        f"  The tool (its LTI configuration):   {tool_url}/lti/config\n"
+        f"  Ctrl+C to stop.\n"
+    )
 
 
 main.add_command(learner_commands)  # lti-tool learner export|delete (Law 25)

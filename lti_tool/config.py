@@ -98,15 +98,18 @@ def dev_secret_path(instance_dir: Path) -> Path:
 
 
 def _read_dev_secret(instance_dir: Path) -> str:
-    """Dev/demo only: the per-checkout secret `lti-tool setup` writes, so every worker agrees.
+    """Dev/demo only: the per-checkout secret `lti-tool setup` (and `lti-tool demo`) writes
+    before building the app, so every worker and every restart agrees.
 
-    Without it (a bare test run), an ephemeral key: tokens then die with the process, which is
-    harmless outside production.
+    Without it (a bare test run, `lti-tool run` before any set-up), a key for this process only:
+    its pages then stop opening when it stops, which is harmless outside production; the warning
+    says how to keep one.
     """
     path = dev_secret_path(instance_dir)
     if path.exists():
         return path.read_text().strip()
-    log.warning("SECRET_KEY not set and %s missing: using an ephemeral development key", path)
+    log.warning("SECRET_KEY not set and %s missing: signing with a key for this process only "
+                "(open pages stop working when it stops); `lti-tool setup` creates the file", path)
     return secrets.token_urlsafe(48)
 
 

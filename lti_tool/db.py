@@ -2,19 +2,28 @@
 
 Services flush but never commit; the request commits once in `after_request` (so a failing commit
 becomes an error page rather than a half-sent success), and rolls back on error.
+
+Round trips are what a request waits for on PostgreSQL (issue 11), so the request path spends none
+it does not need:
+- no ping when a connection leaves the pool: a connection the server dropped is found when it is
+  used, and the view runs again once on a fresh connection (`_dispatch_retrying_once`);
+- a view marked `@read_only` runs without a transaction: no BEGIN, no COMMIT.
 The naming convention keeps constraint names identical on SQLite and PostgreSQL, which makes
 Alembic migrations stable (https://alembic.sqlalchemy.org/en/latest/naming.html).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -75,13 +84,61 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # No pool_pre_ping: it is one more round trip on every checkout (one of a case step's seven).
+    # A dropped connection is rare (a server restart, a proxy's idle timeout); a request that meets
+    # one runs again on a fresh connection (`_dispatch_retrying_once`), and the workers' loops
+    # retry their batch.
+    return create_engine(url, pool_size=5, max_overflow=10)
+
+
+log = logging.getLogger("lti_tool.db")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class WriteInReadOnlyRequest(RuntimeError):
+    """A view marked `@read_only` tried to write: a bug (without a transaction, its writes would
+    not be atomic), refused before anything reaches the database."""
+
+
+def read_only(view: F) -> F:
+    """Marks a view that only reads the database. Its request runs on a connection in autocommit
+    mode, so PostgreSQL sees no BEGIN and no COMMIT: two round trips fewer. Each statement then
+    reads what was committed when it started, which is what the default READ COMMITTED isolation
+    gives inside a transaction too. A write through the session is refused
+    (`WriteInReadOnlyRequest`); a raw driver cursor is not checked, so such a view must not write
+    through one either."""
+    view.db_read_only = True  # type: ignore[attr-defined]
+    return view
+
+
+def _request_is_read_only() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, "db_read_only", False)
+
+
+def _refuse_writes(maker: sessionmaker[Session]) -> None:
+    @event.listens_for(maker, "do_orm_execute")
+    def _statement(state: ORMExecuteState) -> None:
+        if state.is_insert or state.is_update or state.is_delete:
+            raise WriteInReadOnlyRequest(f"{request.endpoint}: {state.statement}")
+
+    @event.listens_for(maker, "before_flush")
+    def _flush(session: Session, _ctx: Any, _instances: Any) -> None:
+        if session.new or session.dirty or session.deleted:
+            raise WriteInReadOnlyRequest(f"{request.endpoint}: flush of changed objects")
 
 
 def init_app(app: Flask, url: str) -> None:
     engine = make_engine(url)
     app.extensions["db_engine"] = engine
     app.extensions["db_sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
+    # The same pool; the connection is put in autocommit mode while the request holds it (on
+    # psycopg and sqlite3 a client-side switch, no round trip) and reset when it goes back.
+    read_maker = sessionmaker(bind=engine.execution_options(isolation_level="AUTOCOMMIT"),
+                              expire_on_commit=False)
+    _refuse_writes(read_maker)
+    app.extensions["db_read_sessionmaker"] = read_maker
+    app.dispatch_request = _dispatch_retrying_once(app.dispatch_request)  # type: ignore[method-assign]
 
     @app.after_request
     def _commit(response: Any) -> Any:
@@ -106,10 +163,51 @@ def init_app(app: Flask, url: str) -> None:
 
 
 def get_session() -> Session:
-    """The request's session (one per request, committed once by the app)."""
+    """The request's session (one per request, committed once by the app; without a transaction
+    for a `@read_only` view)."""
     if "db_session" not in g:
-        g.db_session = current_app.extensions["db_sessionmaker"]()
+        read = has_request_context() and _request_is_read_only()
+        g.db_session = current_app.extensions["db_read_sessionmaker" if read else "db_sessionmaker"]()
     return g.db_session  # type: ignore[no-any-return]
+
+
+def _dispatch_retrying_once(dispatch: Callable[[], Any]) -> Callable[[], Any]:
+    """Runs the view; if the database connection turns out to be dead, runs it once more.
+
+    Safe because nothing is committed before the view returns (`after_request` commits): the server
+    rolled back whatever the first run wrote when it lost the connection. A server restart or an
+    idle timeout kills every pooled connection alike, so the pool is emptied, not just this one.
+    """
+
+    def dispatch_request() -> Any:
+        try:
+            return dispatch()
+        except Exception as exc:
+            session: Session | None = g.get("db_session")
+            if session is None or not _connection_lost(session, exc):
+                raise
+            log.warning("database connection lost during %s %s; running the request again: %s",
+                        request.method, request.path, exc)
+            g.pop("db_session", None)
+            if session.in_transaction():
+                session.connection().invalidate()  # never back into the pool
+            session.close()
+            get_engine().dispose()
+            return dispatch()
+
+    return dispatch_request
+
+
+def _connection_lost(session: Session, exc: Exception) -> bool:
+    if isinstance(exc, DBAPIError):  # through SQLAlchemy, which has classified it already
+        return bool(exc.connection_invalidated)
+    # The hot paths' raw driver cursors (page_token.check_live, launch/hot_sql.py) raise the
+    # driver's own error: ask the dialect about the session's connection.
+    dialect = get_engine().dialect
+    if not session.in_transaction() or not isinstance(exc, dialect.loaded_dbapi.Error):
+        return False
+    driver = session.connection().connection.dbapi_connection
+    return bool(dialect.is_disconnect(exc, driver, None))
 
 
 def get_engine(app: Flask | None = None) -> Engine:

@@ -5,8 +5,9 @@
   lines (launch accepted, registration done, refusals) reach the console under werkzeug and
   gunicorn alike. Running it again (tests build many apps) adds nothing.
 - `RedactingFilter` replaces the values of `t=` (page token), `registration_token=`, `invite=`,
-  `id_token=` and `state=` with `[redacted]`: a page token in an access log is a session anyone
-  reading the log could open, until it expires.
+  `id_token=` and `state=` with `[redacted]` (and their percent-encoded forms, in a URL carried by
+  another URL, with `%5Bredacted%5D`): a page token in an access log is a session anyone reading
+  the log could open, until it expires. The console lines also drop werkzeug's terminal colours.
 - `GunicornLogger` (`gunicorn --logger-class lti_tool.logs.GunicornLogger`, or
   `-c python:lti_tool.gunicorn_conf`) applies the same redaction to gunicorn's access and error
   logs.
@@ -32,12 +33,22 @@ REDACTED = "[redacted]"
 _SECRET = re.compile(
     r"(?<![\w-])(" + "|".join(SECRET_PARAMS) + r")=(?!\[redacted\])[^&\s\"'<>;,]*"
 )
+# The same inside a percent-encoded URL (a `next=` or `target_link_uri=` carrying a page URL):
+# `%3Ft%3D…` or `%26t%3D…`, the value running to the next escape (`%26` ends it).
+_ENCODED_SECRET = re.compile(
+    r"(%3[Ff]|%26)(" + "|".join(SECRET_PARAMS) + r")%3[Dd](?!%5Bredacted%5D)[^&%\s\"'<>;,]*"
+)
+ENCODED_REDACTED = "%5Bredacted%5D"
+# werkzeug colours its request lines for a terminal; inside a logfmt value they are noise.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _FIELDS = re.compile(r"^[\w.-]+=\S*(?: [\w.-]+=\S*)*$")
 _FIRST_FIELD = re.compile(r" [\w.-]+=")
 _BARE = re.compile(r"^[^\s\"=\\]+$")
 
 
 def redact(text: str) -> str:
+    if "%" in text:
+        text = _ENCODED_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}%3D{ENCODED_REDACTED}", text)
     if "=" not in text:
         return text
     return _SECRET.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
@@ -69,7 +80,7 @@ class LogfmtFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        message = record.getMessage().strip()
+        message = _ANSI.sub("", record.getMessage()).strip()
         fields = ""
         first = _FIRST_FIELD.search(message)
         if first is not None and _FIELDS.match(message[first.start() + 1 :]):

@@ -34,8 +34,10 @@ def test_catalogue_complete_and_compiled(po_path: Path) -> None:
 def test_french_page_is_french(client, app) -> None:  # type: ignore[no-untyped-def]
     from tests.support.minted import minted_platform
 
+    from tests.support.minted import landing
+
     with minted_platform(app) as platform:
-        location = platform.launch(client).headers["Location"]
+        location = landing(platform.launch(client))
     page = client.get(location).get_data(as_text=True)
     assert "Niveau Architecte" in page and 'lang="fr"' in page
     english = client.get(location + "&lang=en").get_data(as_text=True)

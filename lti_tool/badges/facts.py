@@ -8,18 +8,25 @@ which course and deployment mappings apply to the organisation (registry.resolve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from lti_tool.badges import eligibility, registry
 from lti_tool.cases import progress
 from lti_tool.cases import service as cases
 from lti_tool.cases.model import Level
-from lti_tool.models import Attempt, Deployment, Learner, Organisation, ReflectionReview, Territory
+from lti_tool.models import (
+    Attempt,
+    Organisation,
+    ReflectionAnswer,
+    ReflectionReview,
+    Territory,
+    TerritoryAgreement,
+)
 
 # The award date is a Quebec calendar date (the agreements are Quebec dates).
 QUEBEC = ZoneInfo("America/Toronto")
@@ -29,55 +36,62 @@ def award_date(now: datetime) -> datetime:
     return now.astimezone(QUEBEC)
 
 
+# The organisation, its territory and that territory's current agreement (its newest row), in one
+# statement built once: the level home reads it on every visit.
+_NEWEST_AGREEMENT = (
+    select(TerritoryAgreement.id).where(TerritoryAgreement.territory_id == Territory.id)
+    .order_by(TerritoryAgreement.recorded_at.desc(), TerritoryAgreement.id.desc()).limit(1)
+    .correlate(Territory).scalar_subquery())
+_ORGANISATION = (
+    select(Organisation.name, Territory.code, Territory.name, Territory.police_force,
+           TerritoryAgreement.status, TerritoryAgreement.concluded_on, TerritoryAgreement.verified)
+    .outerjoin(Territory, Territory.id == Organisation.territory_id)
+    .outerjoin(TerritoryAgreement, TerritoryAgreement.id == _NEWEST_AGREEMENT)
+    .where(Organisation.code == bindparam("code")).limit(1))
+
+
 def facts_for(session: Session, learner_id: int, *, level: Level, now: datetime,
               resource_link_id: int | None = None,
-              attempts: Sequence[Attempt] | None = None) -> eligibility.Facts:
+              attempts: Sequence[Attempt] | None = None,
+              answers: Mapping[str, ReflectionAnswer] | None = None) -> eligibility.Facts:
     """`resource_link_id`: the link the learner is on (else the one they last played on);
-    `attempts`: the learner's attempts when the caller has loaded them already."""
+    `attempts`, `answers`: the learner's attempts and reflection answers when the caller has
+    loaded them already."""
     context = registry.learner_context(session, learner_id, resource_link_id)
     if attempts is None:
         attempts = cases.learner_attempts(session, learner_id)
     passed = progress.level_cases_passed(level.cases, cases.best_states(level, attempts))
-    answers = cases.reflection_answers(session, learner_id)
+    if answers is None:
+        answers = cases.reflection_answers(session, learner_id)
     submitted = [at for q in level.reflections
                  if q.id in answers and (at := answers[q.id].submitted_at) is not None]
 
-    review_on = require_explorer = False
-    if context is not None and context.deployment_pk is not None:
-        row = session.execute(select(Deployment.reflection_review, Deployment.require_explorer)
-                              .where(Deployment.id == context.deployment_pk)).first()
-        if row is not None:
-            review_on, require_explorer = bool(row[0]), bool(row[1])
-
+    review_on = context is not None and context.reflection_review
     review = None
     if review_on and submitted:
         review = _review_covering(session, learner_id, context, max(submitted))
 
-    resolution = registry.resolve_organisation(session, learner_id, context)
-    organisation = territory = None
-    if resolution.code:
-        organisation = session.scalars(
-            select(Organisation).where(Organisation.code == resolution.code)).first()
-    if organisation is not None and organisation.territory_id is not None:
-        territory = session.get(Territory, organisation.territory_id)
-    agreement = (registry.agreement_facts(registry.current_agreement(session, territory.id))
-                 if territory is not None else None)
-    explorer_at = session.scalar(select(Learner.explorer_completed_at)
-                                 .where(Learner.id == learner_id))
+    resolution = registry.resolve_organisation(context)
+    found = (session.execute(_ORGANISATION, {"code": resolution.code}).first()
+             if resolution.code else None)
+    organisation_name = territory_code = territory_name = police_force = agreement = None
+    if found is not None:
+        (organisation_name, territory_code, territory_name, police_force, status, concluded_on,
+         verified) = found
+        if status is not None:  # the territory has an agreement recorded
+            agreement = eligibility.Agreement(status, concluded_on, verified)
 
     return eligibility.Facts(
         on=award_date(now).date(),
         cases_total=len(level.cases), cases_passed=len(passed),
         reflections_total=len(level.reflections), reflections_submitted=len(submitted),
         review_on=review_on, review=review,
-        organisation_code=resolution.code, organisation_known=organisation is not None,
-        organisation_name=organisation.name if organisation is not None else None,
-        organisation_source=resolution.source,
-        territory_code=territory.code if territory is not None else None,
-        territory_name=territory.name if territory is not None else None,
-        police_force=territory.police_force if territory is not None else None,
+        organisation_code=resolution.code, organisation_known=found is not None,
+        organisation_name=organisation_name, organisation_source=resolution.source,
+        territory_code=territory_code, territory_name=territory_name, police_force=police_force,
         agreement=agreement,
-        require_explorer=require_explorer, explorer_completed=explorer_at is not None)
+        require_explorer=context is not None and context.require_explorer,
+        explorer_completed=context is not None and context.explorer_completed_at is not None)
 
 
 def _review_covering(session: Session, learner_id: int, context: registry.LearnerContext | None,

@@ -30,7 +30,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from lti_tool.badges import eligibility
@@ -306,36 +306,65 @@ def record_launch_organisation(session: Session, *, learner_id: int, platform_id
 
 @dataclass(frozen=True)
 class LearnerContext:
-    """Where the learner works on the level: the deployment and course whose settings apply."""
+    """Where the learner works on the level: the deployment and course whose settings apply, with
+    what resolve_organisation and the badge facts read about them, all in one statement (the level
+    home shows the badge panel on every visit)."""
 
     platform_id: int
     deployment_pk: int | None
     course_pk: int | None
+    # The organisation as each source names it (most specific first, see the module's docstring).
+    launch_code: str | None = None
+    launch_allowed: bool = False
+    course_code: str | None = None
+    deployment_code: str | None = None
+    registration_code: str | None = None
+    # The deployment's settings, and the learner's Explorer level.
+    reflection_review: bool = False
+    require_explorer: bool = False
+    explorer_completed_at: datetime | None = None
+
+
+# Built once: building a statement costs more than running it on the level home's small tables.
+_LAST_PLAYED_LINK = (
+    select(Attempt.resource_link_id)
+    .where(Attempt.learner_id == bindparam("learner_id"), Attempt.resource_link_id.is_not(None))
+    .order_by(Attempt.updated_at.desc(), Attempt.id.desc()).limit(1))
+_LAST_GRADED_LINK = (
+    select(Score.resource_link_id).where(Score.learner_id == bindparam("learner_id"))
+    .order_by(Score.created_at.desc(), Score.id.desc()).limit(1))
+# The learner and their registration, and the link's deployment and course when the link is on the
+# learner's platform (a NULL `link_id` matches no link: the context then has neither).
+_CONTEXT = (
+    select(Learner.platform_id, ResourceLink.deployment_id, ResourceLink.course_id,
+           Learner.organisation_code, Platform.organisation_from_launch, Course.organisation_code,
+           Deployment.organisation_code, Platform.organisation_code, Deployment.reflection_review,
+           Deployment.require_explorer, Learner.explorer_completed_at)
+    .join(Platform, Platform.id == Learner.platform_id)
+    .outerjoin(ResourceLink, and_(ResourceLink.id == bindparam("link_id"),
+                                  ResourceLink.platform_id == Learner.platform_id))
+    .outerjoin(Deployment, Deployment.id == ResourceLink.deployment_id)
+    .outerjoin(Course, Course.id == ResourceLink.course_id)
+    .where(Learner.id == bindparam("learner_id")))
 
 
 def learner_context(session: Session, learner_id: int,
                     resource_link_id: int | None = None) -> LearnerContext | None:
     """The context of the given resource link, or else of the link the learner last played on
-    (or was last graded on)."""
-    platform_id = session.scalar(select(Learner.platform_id).where(Learner.id == learner_id))
-    if platform_id is None:
+    (or was last graded on). None for an unknown learner."""
+    params = {"learner_id": learner_id}
+    if resource_link_id is None:
+        resource_link_id = session.scalar(_LAST_PLAYED_LINK, params)
+    if resource_link_id is None:
+        resource_link_id = session.scalar(_LAST_GRADED_LINK, params)
+    row = session.execute(_CONTEXT, {**params, "link_id": resource_link_id}).first()
+    if row is None:
         return None
-    if resource_link_id is None:
-        resource_link_id = session.scalar(
-            select(Attempt.resource_link_id).where(Attempt.learner_id == learner_id,
-                                                   Attempt.resource_link_id.is_not(None))
-            .order_by(Attempt.updated_at.desc(), Attempt.id.desc()).limit(1))
-    if resource_link_id is None:
-        resource_link_id = session.scalar(
-            select(Score.resource_link_id).where(Score.learner_id == learner_id)
-            .order_by(Score.created_at.desc(), Score.id.desc()).limit(1))
-    link = session.execute(
-        select(ResourceLink.deployment_id, ResourceLink.course_id)
-        .where(ResourceLink.id == resource_link_id, ResourceLink.platform_id == platform_id)
-    ).first() if resource_link_id is not None else None
-    if link is None:
-        return LearnerContext(platform_id, None, None)
-    return LearnerContext(platform_id, link[0], link[1])
+    (platform_id, deployment_pk, course_pk, launch_code, allowed, course_code, deployment_code,
+     registration_code, review, require_explorer, explorer_at) = row
+    return LearnerContext(platform_id, deployment_pk, course_pk, launch_code, bool(allowed),
+                          course_code, deployment_code, registration_code, bool(review),
+                          bool(require_explorer), explorer_at)
 
 
 @dataclass(frozen=True)
@@ -344,26 +373,14 @@ class Resolution:
     source: str | None  # launch | course | deployment | registration
 
 
-def resolve_organisation(session: Session, learner_id: int,
-                         context: LearnerContext | None) -> Resolution:
-    row = session.execute(
-        select(Learner.organisation_code, Platform.organisation_from_launch,
-               Platform.organisation_code)
-        .join(Platform, Platform.id == Learner.platform_id).where(Learner.id == learner_id)
-    ).first()
-    if row is None:
+def resolve_organisation(context: LearnerContext | None) -> Resolution:
+    """The learner's organisation: the first code found, most specific first."""
+    if context is None:
         return Resolution(None, None)
-    from_launch, allowed, from_registration = row
-    course = deployment = None
-    if context is not None and context.course_pk is not None:
-        course = session.scalar(select(Course.organisation_code)
-                                .where(Course.id == context.course_pk))
-    if context is not None and context.deployment_pk is not None:
-        deployment = session.scalar(select(Deployment.organisation_code)
-                                    .where(Deployment.id == context.deployment_pk))
     # A code stored while the registration allowed it no longer counts once it is switched off.
-    for code, source in ((from_launch if allowed else None, "launch"), (course, "course"),
-                         (deployment, "deployment"), (from_registration, "registration")):
+    for code, source in ((context.launch_code if context.launch_allowed else None, "launch"),
+                         (context.course_code, "course"), (context.deployment_code, "deployment"),
+                         (context.registration_code, "registration")):
         if code:
             return Resolution(code, source)
     return Resolution(None, None)

@@ -193,6 +193,53 @@ def passed(case: Case, state: CaseState) -> bool:
     return state.finished and outcome(case, state) == "conforme"
 
 
+def can_still_pass(case: Case, state: CaseState) -> bool:
+    """Whether some way to the end still passes: False once a critical error is unresolved, or
+    when even the best practice at every decision left cannot bring S up to the pass mark. The
+    player offers "restart this case now" from then on (issue 10), so nobody clicks through a
+    lost attempt. A pending retry can still be resolved, so it does not count as unresolved."""
+    _same_case(case, state)
+    if state.finished:
+        return passed(case, state)
+    if any(not e.resolved and e.retry_choice is not None for e in critical_errors(state)):
+        return False
+    settled = {a.node: a for a in final_answers(state)}
+    points = sum(a.points for a in settled.values())
+    reachable = _best_remaining(case, state.node, state.pending_retry == state.node)
+    return any(Fraction(points + p, 2 * (len(settled) + n)) >= PASS_THRESHOLD
+               for p, n in reachable)
+
+
+def _best_remaining(case: Case, start: str, on_retry: bool) -> set[tuple[int, int]]:
+    """(points, decisions) pairs of the ways from `start` to an ending, each decision answered
+    with its best non-critical choice (on a retry the first is capped). Cases are acyclic graphs
+    of a few decisions, so the sets stay tiny; memoised per node."""
+    memo: dict[str, set[tuple[int, int]]] = {}
+
+    def ways(node_id: str, retry: bool) -> set[tuple[int, int]]:
+        node = case.nodes[node_id]
+        if not isinstance(node, Decision):
+            return {(0, 0)}
+        if node_id in memo and not retry:
+            return memo[node_id]
+        found: set[tuple[int, int]] = set()
+        for choice in node.choices:
+            if choice.critical:
+                continue
+            gain = min(choice.points, RETRY_CAP) if retry else choice.points
+            found |= {(gain + p, 1 + n) for p, n in ways(choice.next, False)}
+        # keep, per count of decisions, only the most points: the rest can never do better
+        best: dict[int, int] = {}
+        for p, n in found:
+            best[n] = max(best.get(n, p), p)
+        result = {(p, n) for n, p in best.items()}
+        if not retry:
+            memo[node_id] = result
+        return result
+
+    return ways(start, on_retry)
+
+
 def offered_choices(case: Case, state: CaseState) -> tuple[Choice, ...]:
     """All choices of the current decision (a retry offers them all again); none once finished."""
     return () if state.finished else _current_decision(case, state).choices

@@ -33,23 +33,24 @@ def best_attempt(case: Case, states: Iterable[CaseState]) -> CaseState | None:
 def objective_mastery(
     level_cases: Mapping[str, Case], best_states: Mapping[str, CaseState]
 ) -> dict[str, float]:
-    """Per LO: best answers / answered decisions tagged with it, across the level's cases.
+    """Per LO: points counted / points possible (2 per answered decision tagged with it), across
+    the level's cases: the same measure as the case score, so a decision the debrief shows at
+    "1 of 2" counts half here (issue 10: a retry or an acceptable choice used to count 0 %, and
+    the debrief then named an objective at 0 % where the learner had scored).
 
-    A best answer is the 2-point choice on the first try (a retry never counts as best). Objectives
-    with no answered decision are left out: there is nothing to measure yet.
+    Objectives with no answered decision are left out: there is nothing to measure yet.
     """
-    answered: Counter[str] = Counter()
-    best: Counter[str] = Counter()
+    possible: Counter[str] = Counter()
+    earned: Counter[str] = Counter()
     for case_id, case in level_cases.items():
         state = best_states.get(case_id)
         if state is None:
             continue
         for answer in engine.final_answers(state):
-            is_best = not answer.retry and answer.points == 2
             for lo in case.decision(answer.node).objectives:
-                answered[lo] += 1
-                best[lo] += is_best
-    return {lo: best[lo] / answered[lo] for lo in sorted(answered, key=_natural)}
+                possible[lo] += 2
+                earned[lo] += answer.points
+    return {lo: earned[lo] / possible[lo] for lo in sorted(possible, key=_natural)}
 
 
 def weakest_objective(

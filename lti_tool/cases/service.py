@@ -24,7 +24,7 @@ from lti_tool.cases import engine, progress
 from lti_tool.cases.engine import CaseState, Event, InvalidChoice
 from lti_tool.cases.model import Case, Level, Reflection
 from lti_tool.db import upsert, utcnow
-from lti_tool.errors import AccessDenied, Bilingual, ToolError
+from lti_tool.errors import AccessDenied, Action, Bilingual, ToolError
 from lti_tool.models import Attempt, AttemptEvent, ReflectionAnswer, ReflectionSubmission
 
 MAX_ANSWER_CHARS = 20_000  # a reflection is a few paragraphs; this bounds a row, not a learner
@@ -59,6 +59,8 @@ class StaleForm(ToolError):
     status = 409
     code = "already_answered"
     title = Bilingual("Étape déjà franchie", "Step already answered")
+    # The attempt's page (the request's attempt_id), where the learner continues.
+    action = Action(Bilingual("Retour au cas", "Back to the case"), endpoint="cases.attempt")
 
 
 class ContentChanged(ToolError):
@@ -190,18 +192,14 @@ def choose(session: Session, case: Case, attempt: Attempt, choice_id: str,
     now = utcnow()
     seq = len(new.answers)
     finished = new.finished
-    _versioned_update(session, attempt, _STEP, {
+    _store_step(session, attempt, {
         "state": new.to_dict(), "feedback_seq": seq, "updated_at": now,
         "score": engine.score(case, new) if finished else None,
         "outcome": engine.outcome(case, new) if finished else None,
         "passed": engine.passed(case, new) if finished else False,
-        "finished_at": now if finished else None})
-    try:
-        session.execute(_INSERT_EVENT, {
-            "attempt_id": attempt.id, "seq": seq, "node": state.node, "choice": choice_id,
-            "events": [e.to_dict() for e in events], "created_at": now})
-    except IntegrityError as exc:  # the same seq written by a concurrent request
-        raise StaleForm(STALE, detail=f"attempt {attempt.id}: seq {seq} exists") from exc
+        "finished_at": now if finished else None,
+    }, {"seq": seq, "node": state.node, "choice": choice_id,
+        "events": [e.to_dict() for e in events], "created_at": now})
     return StepResult(attempt, new, tuple(events), seq)
 
 
@@ -226,10 +224,13 @@ def replay_events(case: Case, events: Iterable[AttemptEvent]) -> CaseState:
     return engine.replay(case, (e.choice for e in sorted(events, key=lambda e: e.seq)))
 
 
+# Built once (read on every level home and every badge check; building costs more than running).
+_LEARNER_ATTEMPTS = (select(Attempt).where(Attempt.learner_id == bindparam("learner_id"))
+                     .order_by(Attempt.case_id, Attempt.number))
+
+
 def learner_attempts(session: Session, learner_id: int) -> list[Attempt]:
-    return list(session.scalars(
-        select(Attempt).where(Attempt.learner_id == learner_id)
-        .order_by(Attempt.case_id, Attempt.number)))
+    return list(session.scalars(_LEARNER_ATTEMPTS, {"learner_id": learner_id}))
 
 
 # --- level-wide progress ------------------------------------------------------------------------
@@ -301,9 +302,12 @@ def normalise_text(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+_REFLECTION_ANSWERS = select(ReflectionAnswer).where(
+    ReflectionAnswer.learner_id == bindparam("learner_id"))
+
+
 def reflection_answers(session: Session, learner_id: int) -> dict[str, ReflectionAnswer]:
-    rows = session.scalars(
-        select(ReflectionAnswer).where(ReflectionAnswer.learner_id == learner_id))
+    rows = session.scalars(_REFLECTION_ANSWERS, {"learner_id": learner_id})
     return {r.question_id: r for r in rows}
 
 
@@ -392,10 +396,11 @@ def _checked_text(text: str) -> str:
     return text
 
 
-# The step's hot path uses three prepared Core statements: the ORM unit of work and building a
-# statement per request cost more than the rest of a step. Only an unfinished attempt takes a step,
-# so writing the finish columns on every step leaves them as they were until the last one.
+# The step's hot path uses prepared Core statements: the ORM unit of work and building a statement
+# per request cost more than the rest of a step. Only an unfinished attempt takes a step, so writing
+# the finish columns on every step leaves them as they were until the last one.
 _attempt = cast(Table, Attempt.__table__)
+_event = cast(Table, AttemptEvent.__table__)
 _LOCK = (_attempt.c.id == bindparam("b_id")) & (_attempt.c.version == bindparam("b_version"))
 _STEP = update(_attempt).where(_LOCK).values(
     version=bindparam("b_next"), **{c: bindparam(c) for c in (
@@ -403,7 +408,46 @@ _STEP = update(_attempt).where(_LOCK).values(
 _ACKNOWLEDGE = update(_attempt).where(_LOCK).values(
     version=bindparam("b_next"), feedback_seq=bindparam("feedback_seq"),
     updated_at=bindparam("updated_at"))
-_INSERT_EVENT = insert(cast(Table, AttemptEvent.__table__))
+_INSERT_EVENT = insert(_event)
+_EVENT_COLUMNS = ("seq", "node", "choice", "events", "created_at")
+# PostgreSQL: the step's UPDATE in a CTE feeds the event's INSERT, one statement and one round trip
+#   WITH step AS (UPDATE attempt SET … WHERE id = :b_id AND version = :b_version RETURNING id)
+#   INSERT INTO attempt_event (attempt_id, seq, …) SELECT step.id, :seq, … FROM step RETURNING id
+# A stale version updates no row, so nothing is inserted and nothing is returned.
+_step_cte = _STEP.returning(_attempt.c.id).cte("step")
+_STEP_WITH_EVENT = insert(_event).from_select(
+    ["attempt_id", *_EVENT_COLUMNS],
+    select(_step_cte.c.id, *(bindparam(c, type_=_event.c[c].type) for c in _EVENT_COLUMNS)),
+).returning(_event.c.id)
+
+
+def _store_step(session: Session, attempt: Attempt, values: dict[str, Any],
+                event: dict[str, Any]) -> None:
+    """The step's versioned UPDATE (`_versioned_update`) and its event row, or neither.
+
+    On PostgreSQL one statement (`_STEP_WITH_EVENT`); SQLite has no UPDATE in a CTE, and runs in
+    the process (no round trip to save), so it runs the two statements."""
+    if session.get_bind().dialect.name != "postgresql":
+        _versioned_update(session, attempt, _STEP, values)
+        _insert_event(session, attempt, event)
+        return
+    version = attempt.version
+    try:
+        inserted = session.execute(_STEP_WITH_EVENT, {
+            "b_id": attempt.id, "b_version": version, "b_next": version + 1, **values, **event,
+        }).first()
+    except IntegrityError as exc:  # the same seq written by a concurrent request
+        raise StaleForm(STALE, detail=f"attempt {attempt.id}: seq {event['seq']} exists") from exc
+    if inserted is None:
+        raise StaleForm(STALE, detail=f"attempt {attempt.id}: concurrent update of v{version}")
+    _loaded(attempt, {**values, "version": version + 1})
+
+
+def _insert_event(session: Session, attempt: Attempt, event: dict[str, Any]) -> None:
+    try:
+        session.execute(_INSERT_EVENT, {"attempt_id": attempt.id, **event})
+    except IntegrityError as exc:  # the same seq written by a concurrent request
+        raise StaleForm(STALE, detail=f"attempt {attempt.id}: seq {event['seq']} exists") from exc
 
 
 def _versioned_update(session: Session, attempt: Attempt, statement: Any,
@@ -416,7 +460,12 @@ def _versioned_update(session: Session, attempt: Attempt, statement: Any,
                                          "b_next": version + 1, **values})
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise StaleForm(STALE, detail=f"attempt {attempt.id}: concurrent update of v{version}")
-    for name, value in {**values, "version": version + 1}.items():
+    _loaded(attempt, {**values, "version": version + 1})
+
+
+def _loaded(attempt: Attempt, values: dict[str, Any]) -> None:
+    """The written values become the object's loaded state (no reload, nothing left to flush)."""
+    for name, value in values.items():
         set_committed_value(attempt, name, value)
 
 
@@ -438,3 +487,58 @@ def _insert(session: Session, model: type[Attempt]) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(model)
+
+
+# --- restart a lost attempt (issue 10) ----------------------------------------------------------
+
+RESTARTED = "restarted"  # Attempt.outcome of an attempt the learner left to start the case again
+
+
+class RestartRefused(ToolError):
+    """"Restart this case now" on an attempt that can still pass, or that is over."""
+
+    status = 409
+    code = "restart_refused"
+    title = Bilingual("Reprise refusée", "Restart refused")
+
+
+def is_restarted(attempt: Attempt) -> bool:
+    """Closed by "restart this case now": finished in the database, never by the engine."""
+    return attempt.outcome == RESTARTED and attempt.finished_at is not None
+
+
+def restart_attempt(session: Session, learner_id: int, case: Case, attempt: Attempt,
+                    version: int | None, resource_link_id: int | None = None) -> Attempt:
+    """Close an attempt that can no longer pass (engine.can_still_pass) and start the case again.
+
+    The closed attempt keeps its state and event log; it is marked finished with outcome
+    `restarted` and not passed, so it is never "the attempt in progress" again, and the best
+    attempt, which only counts attempts the engine finished, ignores it. A second post of the same
+    form (a double click) lands on the attempt the first one started; any other stale form, or an
+    attempt that can still pass, changes nothing (409)."""
+    if is_restarted(attempt):
+        latest = latest_attempt(session, learner_id, case.id)
+        if latest is not None and latest.finished_at is None:
+            return latest
+        raise StaleForm(STALE, detail=f"attempt {attempt.id}: restarted already")
+    if version is None or attempt.version != version:
+        raise StaleForm(STALE, detail=f"attempt {attempt.id}: restart v{version}, "
+                                      f"row v{attempt.version}")
+    state = state_of(attempt, case)
+    if state.finished or engine.can_still_pass(case, state):
+        raise RestartRefused(
+            Bilingual("Cette tentative peut encore réussir, ou elle est terminée : rien n'a été "
+                      "modifié. Rouvrez la page du cas pour continuer.",
+                      "This attempt can still pass, or it is over: nothing was changed. Open the "
+                      "case page again to continue."),
+            detail=f"attempt {attempt.id}: restart refused (finished={state.finished})")
+    now = utcnow()
+    _versioned_update(session, attempt, _RESTART, {
+        "feedback_seq": None, "updated_at": now, "score": engine.score(case, state),
+        "outcome": RESTARTED, "passed": False, "finished_at": now})
+    return start_attempt(session, learner_id, case, resource_link_id)
+
+
+_RESTART = update(_attempt).where(_LOCK).values(
+    version=bindparam("b_next"), **{c: bindparam(c) for c in (
+        "feedback_seq", "updated_at", "score", "outcome", "passed", "finished_at")})

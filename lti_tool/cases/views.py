@@ -9,12 +9,14 @@ commit that follows in db.py is not included; bench/cases.py reads gunicorn's ow
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +24,7 @@ from babel.dates import format_date, format_time
 from babel.numbers import format_decimal
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from lti_tool.badges.awards import award_if_eligible
 from lti_tool.cases import debrief as debrief_data
@@ -137,12 +140,52 @@ def _datetime_label(moment: datetime | None) -> str:
             f"{format_time(local, 'short', tzinfo=DISPLAY_TZ, locale=_babel_locale())}")
 
 
+def _cached(name: str, *values: Hashable, caller: Callable[[], str]) -> Markup:
+    """`{% call cached(name, values…) %}…{% endcall %}`: a part of a page that depends only on the
+    language, the level's content (loaded once for the app's life) and `values`, never on the
+    learner, the course or the tenant, rendered once per process and then reused. The level home's
+    rules, reflection questions and territory notice are a third of its template's work and the
+    same on every visit of every learner."""
+    fragments = current_app.extensions.setdefault("cases_fragments", {})
+    key = (name, current_lang(), *values)
+    found = fragments.get(key)
+    if found is None:
+        found = fragments[key] = Markup(caller())  # noqa: S704 - rendered by an autoescaping template
+    return found  # type: ignore[no-any-return]
+
+
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
     return {"tr": _tr, "paragraphs": _paragraphs, "page_url": _url, "percent": _percent,
             "time_label": _time_label, "datetime_label": _datetime_label,
             "grade_label": _grade_label, "score_summary": _score_summary,
-            "viewer": g.get("viewer")}
+            "status_word": _status_word, "initials": _initials, "viewer": g.get("viewer"),
+            "cached": _cached}
+
+
+# The status words per language: the catalogues are fixed for the process's life, and the level
+# home asks six times a page (a Flask-Babel lookup costs ~7 µs).
+_STATUS_WORDS: dict[str, dict[str, str]] = {}
+
+
+def _status_word(status: str) -> str:
+    """One vocabulary for a case's status on the level home, the ending and the debrief, apart
+    from the ending titles ("À consolider", "À reprendre"), which name outcomes (issue 10)."""
+    lang = current_lang()
+    words = _STATUS_WORDS.get(lang)
+    if words is None:
+        words = _STATUS_WORDS[lang] = {
+            "not_started": _("Not started"), "in_progress": _("In progress"),
+            "passed": _("Passed"), "redo": _("Not passed yet")}
+    return words.get(status, status)
+
+
+def _initials(name: str) -> str:
+    """Up to two letters for a person's badge: "Julie Bélanger" → "JB", "SPRS" → "SP"."""
+    words = [w for w in re.split(r"[\s\-’']+", name) if w and w[0].isalnum()]
+    if len(words) >= 2:
+        return (words[0][0] + words[1][0]).upper()
+    return words[0][:2].upper() if words else "?"
 
 
 # --- where the learner is in a case -------------------------------------------------------------
@@ -175,6 +218,27 @@ def position(case: Case, state: CaseState, node_id: str | None = None) -> tuple[
     return k, k - 1 + _remaining(case, node_id)
 
 
+@dataclass(frozen=True)
+class Mark:
+    """One decision on the case's timeline: `number` in the order met; `critical` when a critical
+    error was made there (it stays in the record, resolved or not); `current` the one on screen."""
+
+    number: int
+    critical: bool
+    current: bool
+
+
+def timeline(state: CaseState, current: str, n: int) -> tuple[tuple[Mark, ...], int]:
+    """The decisions met so far and the one on screen, then how many may still come (the longest
+    way ahead, as "decision k of N" counts them)."""
+    met = list(dict.fromkeys(a.node for a in state.answers))
+    if current not in met:
+        met.append(current)
+    critical = {a.node for a in state.answers if a.critical}
+    marks = tuple(Mark(i, node in critical, node == current) for i, node in enumerate(met, 1))
+    return marks, max(n - len(marks), 0)
+
+
 def screen_position(case: Case, row: Any) -> tuple[int, int]:
     """The position of the screen the attempt shows: a consequence not yet dismissed belongs to
     the decision just answered."""
@@ -202,30 +266,46 @@ def level_home() -> Any:
         if current is not None:
             positions[case.id] = screen_position(case, current)
     is_open = service.reflections_open(level, attempts)
-    answers = service.reflection_answers(session, g.viewer.learner_id) if is_open else {}
+    badge_shown = _badge_shown()
+    # Read once: the badge facts count the submitted answers even while the reflections are closed.
+    stored = (service.reflection_answers(session, g.viewer.learner_id)
+              if is_open or badge_shown else {})
+    answers = stored if is_open else {}
     submitted = [a.submitted_at for a in answers.values() if a.submitted_at is not None]
+    reflections_done = service.reflections_submitted(level, answers)
+    passed_count = sum(1 for p in progress.values() if p.status == "passed")
+    # Complete: every case shown passed and, for the whole level, the reflections submitted.
+    complete = (all(progress[c.id].status == "passed" for c in shown)
+                and (single is not None or reflections_done))
     return render_template(
         "cases/level.html", level=level, cases=shown, progress=progress, positions=positions,
         single=single, reflections_open=is_open, result=_result(level, attempts, answers),
-        reflections_done=service.reflections_submitted(level, answers),
-        last_submitted=max(submitted) if submitted else None,
-        passed_count=sum(1 for p in progress.values() if p.status == "passed"),
+        reflections_done=reflections_done, complete=complete,
+        last_submitted=max(submitted) if submitted else None, passed_count=passed_count,
         resume=next((progress[c.id].current for c in shown if progress[c.id].current), None),
-        badge=_badge_conditions(level, attempts),
+        next_case=next((c for c in shown if progress[c.id].status != "passed"), None),
+        badge=_badge_conditions(level, attempts, stored) if badge_shown else None,
+        pass_percent=int(engine.PASS_THRESHOLD * 100),
     )
 
 
-def _badge_conditions(level: Level, attempts: Sequence[Attempt]) -> Any:
+def _badge_shown() -> bool:
+    """Learners only: an instructor's preview earns nothing. No issuer configured
+    (BADGE_ISSUER=none): no badge to speak of."""
+    return (g.viewer.role == grading.LEARNER
+            and current_app.extensions["settings"].badge_issuer != "none")
+
+
+def _badge_conditions(level: Level, attempts: Sequence[Attempt],
+                      answers: Mapping[str, ReflectionAnswer]) -> Any:
     """The badge panel (issue 8): what the learner's territory means for them, and each condition
-    met or not (badges/eligibility.py). Learners only: an instructor's preview earns nothing."""
-    viewer = g.viewer
-    # No issuer configured (BADGE_ISSUER=none): no badge to speak of.
-    if viewer.role != grading.LEARNER or current_app.extensions["settings"].badge_issuer == "none":
-        return None
+    met or not (badges/eligibility.py)."""
     from lti_tool.badges import eligibility, facts
 
+    viewer = g.viewer
     found = facts.facts_for(get_session(), viewer.learner_id, level=level, now=utcnow(),
-                            resource_link_id=viewer.resource_link_pk, attempts=attempts)
+                            resource_link_id=viewer.resource_link_pk, attempts=attempts,
+                            answers=answers)
     since = found.agreement.concluded_on if found.agreement is not None else None
     result = eligibility.evaluate(found)
     return {"result": result, "facts": found,
@@ -329,28 +409,40 @@ def attempt(attempt_id: int) -> Any:
     """The attempt's current screen: the consequence not yet dismissed, the decision, or the
     ending. One address per attempt, so a relaunch or a language switch lands on the same screen."""
     level = _level()
-    row = service.load_attempt(get_session(), g.viewer.learner_id, attempt_id)
+    session = get_session()
+    row = service.load_attempt(session, g.viewer.learner_id, attempt_id)
     case = service.case_of(level, row.case_id)
+    if service.is_restarted(row):  # an old address of an attempt the learner restarted
+        latest = service.latest_attempt(session, g.viewer.learner_id, case.id)
+        if latest is not None and latest.id != row.id and latest.finished_at is None:
+            return _see("cases.attempt", attempt_id=latest.id)
+        return _see("cases.level_home")
     state = service.state_of(row, case)
-    common = {"level": level, "case": case, "attempt": row, "state": state}
+    # "Restart this case now" from the moment this attempt can no longer pass (issue 10).
+    common = {"level": level, "case": case, "attempt": row, "state": state,
+              "lost": not state.finished and not engine.can_still_pass(case, state)}
     if row.feedback_seq is not None:
         answer = state.answers[row.feedback_seq - 1]
         decision = case.decision(answer.node)
         k, n = position(case, state, answer.node)
+        marks, upcoming = timeline(state, answer.node, n)
         return render_template(
             "cases/consequence.html", decision=decision, answer=answer,
-            choice=decision.choice(answer.choice), k=k, n=n,
+            choice=decision.choice(answer.choice), k=k, n=n, marks=marks, upcoming=upcoming,
             retry_next=state.pending_retry == answer.node,
             unresolved=answer.critical and answer.retry, **common)
     if state.finished:
         outcome = engine.outcome(case, state)
+        case_progress = service.level_progress(
+            level, service.learner_attempts(session, g.viewer.learner_id))[case.id]
         return render_template("cases/ending.html", ending=level.endings[outcome],
-                               outcome=outcome, **common)
+                               outcome=outcome, progress=case_progress, **common)
     decision = case.decision(state.node)
     k, n = position(case, state)
-    return render_template("cases/decision.html", decision=decision, k=k, n=n,
-                           retry=state.pending_retry == decision.id, first=not state.answers,
-                           **common)
+    marks, upcoming = timeline(state, decision.id, n)
+    return render_template("cases/decision.html", decision=decision, k=k, n=n, marks=marks,
+                           upcoming=upcoming, retry=state.pending_retry == decision.id,
+                           first=not state.answers, **common)
 
 
 @bp.post("/attempts/<int:attempt_id>/choice")
@@ -359,6 +451,7 @@ def choose(attempt_id: int) -> Any:
     level = _level()
     session = get_session()
     row = service.load_attempt(session, g.viewer.learner_id, attempt_id)
+    _refuse_restarted(row)
     case = service.case_of(level, row.case_id)
     result = service.choose(session, case, row, request.form.get("choice", ""), _form_int("v"))
     if result.state.finished:  # a step that finishes nothing costs grading nothing
@@ -371,8 +464,28 @@ def choose(attempt_id: int) -> Any:
 def proceed(attempt_id: int) -> Any:
     session = get_session()
     row = service.load_attempt(session, g.viewer.learner_id, attempt_id)
+    _refuse_restarted(row)
     service.acknowledge(session, row, _form_int("v"))
     return _see("cases.attempt", attempt_id=row.id)
+
+
+@bp.post("/attempts/<int:attempt_id>/restart")
+@require_viewer
+def restart(attempt_id: int) -> Any:
+    """"Restart this case now": close an attempt that can no longer pass and start a new one."""
+    level = _level()
+    session = get_session()
+    row = service.load_attempt(session, g.viewer.learner_id, attempt_id)
+    case = service.case_of(level, row.case_id)
+    new = service.restart_attempt(session, g.viewer.learner_id, case, row, _form_int("v"),
+                                  g.viewer.resource_link_pk)
+    return _see("cases.attempt", attempt_id=new.id)
+
+
+def _refuse_restarted(row: Attempt) -> None:
+    """A form of an attempt closed by a restart: its state is unfinished, but it takes no step."""
+    if service.is_restarted(row):
+        raise service.StaleForm(service.STALE, detail=f"attempt {row.id}: restarted")
 
 
 @bp.get("/attempts/<int:attempt_id>/debrief")
@@ -394,7 +507,7 @@ def debrief(attempt_id: int) -> Any:
         "cases/debrief.html", level=level, case=case, attempt=row, d=data,
         progress=case_progress, is_best=case_progress.best is row,
         delicate=delicate.submitted_text if delicate else None,
-        delicate_question=delicate_question)
+        delicate_question=delicate_question, pass_percent=int(engine.PASS_THRESHOLD * 100))
 
 
 # --- reflections --------------------------------------------------------------------------------
@@ -409,13 +522,18 @@ def _require_reflections_open(level: Level) -> None:
             detail="reflections before the three cases passed")
 
 
-def _reflections_page(level: Level, texts: dict[str, str] | None = None,
-                      too_short: dict[str, int] | None = None, just_submitted: bool = False) -> Any:
+def _reflections_page(level: Level, *, refused: bool = False, just_submitted: bool = False) -> Any:
+    """The reflections page, always a GET (a submit answers with a 303 here, refused or not): the
+    texts are the saved drafts, and after a refused submit (`refused=1` in the address) the answers
+    still too short are computed from those drafts, so the URL carries no learner data and a
+    reload shows the same page without posting again."""
     session = get_session()
     answers = service.reflection_answers(session, g.viewer.learner_id)
     history = service.submission_history(session, g.viewer.learner_id)
-    if texts is None:
-        texts = {q.id: answers[q.id].draft if q.id in answers else "" for q in level.reflections}
+    texts = {q.id: answers[q.id].draft if q.id in answers else "" for q in level.reflections}
+    counts = {q.id: service.word_count(texts[q.id]) for q in level.reflections}
+    too_short = ({q.id: counts[q.id] for q in level.reflections if counts[q.id] < q.min_words}
+                 if refused else {})
     saved = [a.draft_saved_at for a in answers.values() if a.draft_saved_at is not None]
     submitted = [a.submitted_at for a in answers.values() if a.submitted_at is not None]
     # An instructor's "returned" review with its comment, until the learner submits again.
@@ -423,11 +541,27 @@ def _reflections_page(level: Level, texts: dict[str, str] | None = None,
                                 max(submitted) if submitted else None)
     return render_template(
         "cases/reflections.html", level=level, answers=answers, history=history, texts=texts,
-        returned=returned,
-        too_short=too_short or {}, just_submitted=just_submitted,
+        returned=returned, too_short=too_short, just_submitted=just_submitted and not too_short,
         any_submitted=any(a.submitted_at for a in answers.values()),
-        last_saved=max(saved) if saved else None,
-        counts={q.id: service.word_count(texts.get(q.id, "")) for q in level.reflections})
+        last_saved=max(saved) if saved else None, counts=counts,
+        max_chars=service.MAX_ANSWER_CHARS, draft_scope=_draft_scope(),
+        saved_at={q: _instant(a.draft_saved_at) for q, a in answers.items()})
+
+
+def _instant(moment: datetime | None) -> str:
+    """A save's time as reflections.js compares it (page and JSON alike): UTC, ISO 8601."""
+    return moment.astimezone(UTC).isoformat() if moment is not None else ""
+
+
+def _draft_scope() -> str:
+    """Names this learner's unsaved texts in the browser's sessionStorage (reflections.js) without
+    saying who they are: a tab later used by someone else never restores them."""
+    viewer = g.viewer
+    key = current_app.config["SECRET_KEY"]
+    digest = hmac.new(key.encode() if isinstance(key, str) else key,
+                      f"reflections:{viewer.platform_id}:{viewer.learner_id}".encode(),
+                      hashlib.sha256)
+    return digest.hexdigest()[:16]
 
 
 @bp.get("/reflections")
@@ -435,14 +569,16 @@ def _reflections_page(level: Level, texts: dict[str, str] | None = None,
 def reflections() -> Any:
     level = _level()
     _require_reflections_open(level)
-    return _reflections_page(level, just_submitted=request.args.get("submitted") == "1")
+    return _reflections_page(level, refused=request.args.get("refused") == "1",
+                             just_submitted=request.args.get("submitted") == "1")
 
 
 @bp.post("/reflections")
 @require_viewer
 def submit_reflections() -> Any:
-    """Save every answer as a draft, then submit if each is long enough. A refusal re-renders the
-    form (status 200, so the saved drafts are committed) with the texts and the messages."""
+    """Save every answer as a draft, then submit if each is long enough. Refused or not, the answer
+    is a 303 to the page (Post/Redirect/Get): the drafts carry the texts across the redirect and
+    `refused=1` says to show which answers are too short."""
     level = _level()
     _require_reflections_open(level)
     saved = service.reflection_answers(get_session(), g.viewer.learner_id)
@@ -455,7 +591,7 @@ def submit_reflections() -> Any:
     result = service.submit_reflections(get_session(), g.viewer.learner_id, level.reflections,
                                         texts)
     if not result.ok:
-        return _reflections_page(level, texts=texts, too_short=dict(result.too_short))
+        return _see("cases.reflections", refused="1")
     if result.submitted:
         _record_progress(level, "reflections_submitted")
     return _see("cases.reflections", submitted="1")
@@ -464,19 +600,24 @@ def submit_reflections() -> Any:
 @bp.post("/reflections/draft")
 @require_viewer
 def save_draft() -> Any:
-    """Autosave (reflections.js): JSON {question, text} → {saved_at, message, token}."""
+    """Autosave (reflections.js), one answer per request: {question, text} as JSON (the debounced
+    fetch, token in the X-Page-Token header) or as a form body (navigator.sendBeacon on page hide,
+    which sends URLSearchParams and no custom header: the token is the body's `t`). The page token
+    is the credential, as for every form of the player (no cookie to forge a request with); the
+    text is bounded by MAX_ANSWER_CHARS and the request by MAX_CONTENT_LENGTH.
+    Answers {question, saved_at, words, message, token}."""
     level = _level()
     _require_reflections_open(level)
-    data = request.get_json(silent=True)
-    question = data.get("question") if isinstance(data, dict) else None
-    text = data.get("text") if isinstance(data, dict) else None
+    data: Any = request.get_json(silent=True) if request.is_json else request.form
+    question = data.get("question") if hasattr(data, "get") else None
+    text = data.get("text") if hasattr(data, "get") else None
     if question not in {q.id for q in level.reflections} or not isinstance(text, str):
         raise service.BadReflection(
             Bilingual("Le brouillon envoyé est incomplet.", "The draft sent is incomplete."),
             detail=f"draft payload {type(data).__name__} question={question!r}")
     answer = service.save_draft(get_session(), g.viewer.learner_id, question, text)
     saved = answer.draft_saved_at
-    return jsonify(question=question, saved_at=saved.isoformat() if saved else None,
+    return jsonify(question=question, saved_at=_instant(saved) or None,
                    words=service.word_count(answer.draft),
                    message=_("Draft saved at %(time)s.", time=_time_label(saved)),
                    token=g.page_token)

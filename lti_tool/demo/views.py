@@ -101,6 +101,19 @@ def handle_http_error(exc: HTTPException) -> flask.Response:
     return error_page(status, exc.description or exc.name)
 
 
+@bp.app_context_processor
+def frame_context() -> dict[str, Any]:
+    """`framed`: the page loads in the course page's tool frame (a refused launch, the
+    deep-linking answer), which already shows the DEMO banner: base.html shows a tag instead."""
+    return {"framed": request.headers.get("Sec-Fetch-Dest") == "iframe"}
+
+
+@bp.get("/favicon.ico")
+def favicon() -> flask.Response:
+    """Browsers ask for /favicon.ico whatever the page links: the demo's icon, not a 404."""
+    return current_app.send_static_file("demo/favicon.ico")
+
+
 @bp.after_app_request
 def security_headers(resp: flask.Response) -> flask.Response:
     resp.headers["X-Content-Type-Options"] = "nosniff"

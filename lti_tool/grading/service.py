@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, select, text
+from sqlalchemy import bindparam, case, select, text
 from sqlalchemy.orm import Session
 
 from lti_tool.cases import progress
@@ -74,12 +74,16 @@ class LinkInfo:
     gradable: bool  # the launch granted a way to post scores
 
 
+# Built once: read on every level home and every recorded progress.
+_LINK_INFO = (
+    select(ResourceLink.activity, ResourceLink.course_id, ResourceLink.lineitem_url,
+           ResourceLink.lineitems_url, ResourceLink.ags_scopes, Deployment.reflection_review)
+    .join(Deployment, Deployment.id == ResourceLink.deployment_id)
+    .where(ResourceLink.id == bindparam("resource_link_id")))
+
+
 def link_info(session: Session, resource_link_id: int) -> LinkInfo | None:
-    row = session.execute(
-        select(ResourceLink.activity, ResourceLink.course_id, ResourceLink.lineitem_url,
-               ResourceLink.lineitems_url, ResourceLink.ags_scopes, Deployment.reflection_review)
-        .join(Deployment, Deployment.id == ResourceLink.deployment_id)
-        .where(ResourceLink.id == resource_link_id)).first()
+    row = session.execute(_LINK_INFO, {"resource_link_id": resource_link_id}).first()
     if row is None:
         return None
     activity, course_id, lineitem, lineitems, ags_scopes, review_on = row

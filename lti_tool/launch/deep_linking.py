@@ -12,12 +12,17 @@ gradebook column (Moodle honours label, scoreMaximum, resourceId and tag; LTI.md
 Everything the response needs (return URL, deployment, `data`, issuer and client id) comes from the
 server-side `LaunchRecord` of this launch, never from the browser; the record must belong to the
 viewer of the page token.
+
+A request is answered once (issue 10): the response is signed only by the request that sets the
+record's `answered_at` (one conditional UPDATE, so two concurrent submits cannot both win); a
+second submit, after Back or a double click, gets a page saying what to do instead of a second
+response the platform would have to refuse.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from cryptography.hazmat.primitives import serialization
 from flask import Blueprint, Response, current_app, g, render_template, request, url_for
@@ -26,10 +31,12 @@ from pylti1p3.deep_link import DeepLink
 from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.lineitem import LineItem
 from pylti1p3.registration import Registration
+from sqlalchemy import Table, bindparam, update
+from sqlalchemy.orm import Session
 
 from lti_tool.cases.model import Level
 from lti_tool.db import get_session, utcnow
-from lti_tool.errors import AccessDenied, Bilingual, SessionExpired, ToolError
+from lti_tool.errors import AccessDenied, Action, Bilingual, SessionExpired, ToolError
 from lti_tool.keys import ToolKey
 from lti_tool.launch import claims as c
 from lti_tool.launch.context import decide_role
@@ -48,9 +55,29 @@ SCORE_MAXIMUM = 100
 DL_MSG = "https://purl.imsglobal.org/spec/lti-dl/claim/msg"
 
 
+# Back to the picker (GET, with the fresh page token): the choice is made again there.
+PICK_AGAIN = Action(Bilingual("Retour au choix des activités", "Back to the choice of activities"),
+                    endpoint="deep_linking.picker")
+
+
 class DeepLinkingRefused(ToolError):
     code = "deep_linking_refused"
     title = Bilingual("Choix d'activité refusé", "Activity choice refused")
+
+
+# Shown when the request was already answered: both languages, the page's own first.
+ANSWERED_TITLE = Bilingual("Choix déjà envoyé à votre cours",
+                           "Choice already sent to your course")
+ANSWERED = Bilingual(
+    "Le choix fait dans ce sélecteur a déjà été envoyé à votre cours : un sélecteur ne peut "
+    "répondre qu'une fois. Rien d'autre n'a été envoyé.",
+    "The choice made in this picker was already sent to your course: a picker can answer only "
+    "once. Nothing else was sent.")
+ANSWERED_NEXT = Bilingual(
+    "Pour ajouter une autre activité, fermez cette fenêtre, puis rouvrez le sélecteur depuis "
+    "votre cours (« Ajouter une activité » ou l'outil SEXTO dans la liste des activités).",
+    "To add another activity, close this window, then open the picker again from your course "
+    "(“Add an activity” or the SEXTO tool in the list of activities).")
 
 
 # -- what can be chosen ----------------------------------------------------------------------------
@@ -88,6 +115,7 @@ class DeepLinkingLaunch:
     deployment_id: str
     settings: dict[str, Any]
     key_set: str | None = None  # the registration's own signing keys; None: the shared tool key
+    answered: bool = False  # a response was already signed for this request
 
     @property
     def return_url(self) -> str:
@@ -148,7 +176,22 @@ def load_launch(viewer: Viewer) -> DeepLinkingLaunch:
     assert platform is not None  # the record's foreign key cascades on delete
     return DeepLinkingLaunch(issuer=platform.issuer, client_id=platform.client_id,
                              deployment_id=str(claims[c.DEPLOYMENT_ID]), settings=settings,
-                             key_set=platform.key_set)
+                             key_set=platform.key_set, answered=record.answered_at is not None)
+
+
+_records = cast(Table, LaunchRecord.__table__)
+_CLAIM = (update(_records)
+          .where(_records.c.id == bindparam("b_id"), _records.c.answered_at.is_(None))
+          .values(answered_at=bindparam("b_now")))
+
+
+def claim_response(session: Session, launch_id: str) -> bool:
+    """Marks the launch answered; True for the one request that did. One conditional UPDATE:
+    on PostgreSQL a concurrent one waits for the row lock and then finds the mark; on SQLite the
+    second writer waits for the first to commit (busy timeout) and finds it too. The request's
+    commit keeps the mark only with the response (a refusal rolls both back)."""
+    result = session.execute(_CLAIM, {"b_id": launch_id, "b_now": utcnow()})
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def chosen(form_values: list[str], available: list[Offer], accept_multiple: bool) -> list[Offer]:
@@ -158,18 +201,23 @@ def chosen(form_values: list[str], available: list[Offer], accept_multiple: bool
     if not picked:
         raise DeepLinkingRefused(Bilingual("Choisissez au moins une activité.",
                                            "Choose at least one activity."),
-                                 detail="no activity chosen", code="nothing_chosen")
+                                 hint=Bilingual("Revenez à la liste des activités, cochez-en au "
+                                                "moins une, puis choisissez « Ajouter au cours ».",
+                                                "Go back to the list of activities, tick at least "
+                                                "one, then choose “Add to the course”."),
+                                 detail="no activity chosen", code="nothing_chosen",
+                                 action=PICK_AGAIN)
     unknown = [v for v in picked if v not in by_id]
     if unknown:
         raise DeepLinkingRefused(Bilingual("Cette activité n'est pas offerte.",
                                            "This activity is not offered."),
                                  detail=f"unknown activities {unknown[:5]!r}",
-                                 code="unknown_activity")
+                                 code="unknown_activity", action=PICK_AGAIN)
     if len(picked) > 1 and not accept_multiple:
         raise DeepLinkingRefused(Bilingual("La plateforme n'accepte qu'une activité à la fois.",
                                            "The platform accepts only one activity at a time."),
                                  detail=f"{len(picked)} activities but accept_multiple is false",
-                                 code="single_only")
+                                 code="single_only", action=PICK_AGAIN)
     return [o for o in available if o.id in picked]
 
 
@@ -240,19 +288,39 @@ def picker() -> Any:
     viewer: Viewer = g.viewer
     launch = load_launch(viewer)
     lang = g.locale
+    if launch.answered:
+        return _answered(200 if request.method == "GET" else 409)
     available = offers(_level(), lang)
     if request.method == "GET":
-        return render_template("launch/deep_linking.html", offers=available,
-                               multiple=launch.accept_multiple, field=FIELD,
-                               platform_title=launch.title,
-                               action=url_for("deep_linking.picker", lang=lang))
+        # no-store: Back from the platform fetches the picker again, which then says it answered.
+        return _no_store(Response(render_template(
+            "launch/deep_linking.html", offers=available, multiple=launch.accept_multiple,
+            field=FIELD, platform_title=launch.title,
+            action=url_for("deep_linking.picker", lang=lang))))
     picked = chosen(request.form.getlist(FIELD), available, launch.accept_multiple)
     items = content_items(picked, tool_urls().launch)
     # No ngettext: one message for any count keeps the catalogue free of plural forms.
     msg = gettext("SEXTO activities added: %(count)d.", count=len(picked))
     # Signed for this registration only: its key set verifies nothing sent to another platform.
     token = response_jwt(launch, items, signing_keys(launch.key_set).current(), msg)
-    response = Response(render_template("launch/deep_linking_response.html",
-                                        return_url=launch.return_url, jwt=token, picked=picked))
+    if not claim_response(get_session(), viewer.launch_id):
+        return _answered(409)  # a concurrent submit answered first
+    return _no_store(Response(render_template("launch/deep_linking_response.html",
+                                              return_url=launch.return_url, jwt=token,
+                                              picked=picked)))
+
+
+def _answered(status: int) -> Any:
+    """The page for a request already answered: the page's language first, then the other."""
+    order = ("fr", "en") if g.locale == "fr" else ("en", "fr")
+    parts = [{"lang": lang, "title": getattr(ANSWERED_TITLE, lang),
+              "message": getattr(ANSWERED, lang), "next": getattr(ANSWERED_NEXT, lang)}
+             for lang in order]
+    response = Response(render_template("launch/deep_linking_answered.html", parts=parts),
+                        status=status)
+    return _no_store(response)
+
+
+def _no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -22,10 +22,19 @@ by invitation.
    (§3.6) from a self-hosted script.
 
 Canvas may answer without a deployment_id (deployments exist once the key is installed): the
-registration is then stored without deployments; the page, and the first launch's refusal page,
-give the exact `lti-tool platform add … --deployment-id` command (platforms.py: per-LMS details).
+registration is then stored without deployments; the page gives the exact
+`lti-tool platform add-deployment … --deployment-id` command (platforms.py: per-LMS details), and
+the first launch's refusal logs it with the page's reference.
 Every failure is a `ToolError` (4xx) with a bilingual message; what the platform answered goes to
-the log only, never to the page (the tool must not relay what some address answered).
+the log only, never to the page (the tool must not relay what some address answered). The pages,
+refusals included, are for the platform's administrator: in the browser's language
+(Accept-Language) unless `?lang=` says otherwise, with a switch, and with the administrator's
+details shown.
+
+The name registered: `client_name` (untagged) says both languages, "SEXTO — Niveau Architecte /
+Architect level", because Moodle keeps only that member and every learner and instructor sees it;
+`client_name#fr` and `client_name#en` are the language-tagged members (DR 1.0 §2.1 takes them from
+OpenID Connect Dynamic Client Registration 1.0 §2.1) for platforms that show the user's language.
 """
 
 from __future__ import annotations
@@ -35,13 +44,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, current_app, g, render_template, request, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from lti_tool import framing, http
 from lti_tool.db import get_session
-from lti_tool.errors import Bilingual, ToolError
-from lti_tool.i18n import current_lang
+from lti_tool.errors import Action, Bilingual, ToolError, browser_lang, tool_error_response
+from lti_tool.i18n import LANGS, current_lang
 from lti_tool.keys import new_registration_key_set
 from lti_tool.launch import claims as c
 from lti_tool.launch.invitations import (
@@ -62,7 +71,6 @@ from lti_tool.launch.registry import (
 )
 from lti_tool.launch.tool_config import (
     TOOL_CONFIGURATION,
-    platform_add_command,
     registration_request,
     tool_urls,
 )
@@ -85,12 +93,35 @@ ASK_AGAIN = Bilingual("Recommencez l'inscription depuis la page d'administration
 class RegistrationFailed(ToolError):
     code = "registration_failed"
     title = Bilingual("Inscription de l'outil impossible", "Tool registration failed")
+    audience = "administrator"
+    action = Action(ASK_AGAIN)
 
 
 def _fail(fr: str, en: str, *, detail: str, status: int = 400, code: str = "registration_failed",
-          hint: Bilingual | None = None) -> RegistrationFailed:
-    return RegistrationFailed(Bilingual(fr, en), hint=hint or ASK_AGAIN, detail=detail,
+          hint: Bilingual | None = None, admin: Bilingual | None = None) -> RegistrationFailed:
+    return RegistrationFailed(Bilingual(fr, en), hint=hint, admin=admin, detail=detail,
                               status=status, code=code)
+
+
+def add_deployment_command(issuer: str, client_id: str, deployment_id: str) -> str:
+    """The `lti-tool platform add-deployment` line: the registration exists, only the deployment
+    is missing."""
+    return (f"lti-tool platform add-deployment --issuer {issuer} --client-id {client_id} "
+            f"--deployment-id {deployment_id}")
+
+
+@bp.before_request
+def _administrator_language() -> None:
+    """The administrator's language: `?lang=`, else the browser's, else French."""
+    asked = request.args.get("lang")
+    g.locale = asked if asked in LANGS else browser_lang() or "fr"
+
+
+@bp.errorhandler(ToolError)
+def _refused(exc: ToolError) -> tuple[str, int]:
+    # Whoever sees these pages administers the platform: the administrator's details are shown,
+    # and the way on is to start the registration again from the platform.
+    return tool_error_response(exc, audience="administrator", default_action=Action(ASK_AGAIN))
 
 
 @dataclass(frozen=True)
@@ -212,7 +243,7 @@ def _forbidden_target(exc: http.HttpError) -> RegistrationFailed:
                  "This address is not allowed: the tool does not call local or private addresses "
                  "it was not opened to.",
                  detail=f"{exc}", status=403, code="forbidden_target",
-                 hint=Bilingual("Administrateur de l'outil : pour une plateforme sur un "
+                 admin=Bilingual("Administrateur de l'outil : pour une plateforme sur un "
                                 "réseau privé, ouvrez ce réseau avec "
                                 "LTI_TOOL_OUTBOUND_PRIVATE_NETWORKS.",
                                 "Tool administrator: for a platform on a private network, open "
@@ -403,16 +434,15 @@ def confirm() -> Response:
         raise _fail("Cette plateforme est déjà inscrite dans l'outil pour ce client_id.",
                     "This platform is already registered with the tool for this client_id.",
                     detail=str(exc), status=409, code="registration_conflict",
-                    hint=Bilingual("Administrateur de l'outil : retirez l'ancienne inscription "
+                    admin=Bilingual("Administrateur de l'outil : retirez l'ancienne inscription "
                                    "(lti-tool platform remove), puis recommencez.",
                                    "Tool administrator: remove the old registration "
                                    "(lti-tool platform remove), then start again.")) from exc
     log.info("dynamic registration ok issuer=%s client_id=%s deployment=%s family=%s origin=%s "
              "organisation=%s key_set=%s", config.issuer, client_id, deployment_id, config.family,
              "invitation" if invitation else "dynamic (pending)", organisation, key_set)
-    command = None if deployment_id else platform_add_command(
-        config.issuer, client_id, config.authorization_endpoint, config.token_endpoint,
-        config.jwks_uri, "<deployment_id>")
+    command = None if deployment_id else add_deployment_command(
+        config.issuer, client_id, "<deployment_id>")
     return _no_store(Response(render_template(
         "launch/register_done.html", config=config, client_id=client_id,
         deployment_id=deployment_id, command=command, organisation=organisation,

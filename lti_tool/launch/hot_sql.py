@@ -68,6 +68,10 @@ class HotSQL:
     def run(self, text: str, params: dict[str, Any]) -> None:
         self._cursor.execute(self.sql(text), params)
 
+    def rowcount(self) -> int:
+        """Rows the last statement inserted, updated or deleted."""
+        return int(self._cursor.rowcount)
+
     def all(self) -> list[tuple[Any, ...]]:
         return list(self._cursor.fetchall())
 

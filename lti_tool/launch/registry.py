@@ -1,14 +1,22 @@
 """Registrations: looked up by (issuer, client_id), with their deployments; the service behind
 `lti-tool platform add|list|remove` and dynamic registration.
 
-The hot-path lookups are single Core SELECTs returning a frozen `Registration` (no ORM identity map).
+The hot-path lookups are single hand-written SELECTs returning a frozen `Registration` (no ORM
+identity map), kept a few seconds per process (`cached_registration_and_deployment`): a login and
+its launch then read no registration from the database (issue 11). Staleness is bounded by
+CACHE_TTL and harmless: every change made through this module (the CLI, dynamic registration)
+clears the cache of its own process; another process sees it within CACHE_TTL; a launch recorded
+against a registration or deployment removed meanwhile fails its foreign keys and is refused
+(views.py), and page tokens check the live registration on every request (page_token.py).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -92,6 +100,45 @@ def find_registration_and_deployment(
     return registration, (int(deployment_pk) if deployment_pk is not None else None)
 
 
+CACHE_TTL = 10.0  # seconds
+_CACHE_MAX = 4096
+_CacheKey = tuple[str, str | None, str | None]
+
+
+def _cache() -> dict[_CacheKey, tuple[float, Registration, int | None]]:
+    """One cache per app (tests build several apps in one process, on databases they reset)."""
+    if not has_app_context():
+        return {}
+    return current_app.extensions.setdefault("registration_cache", {})  # type: ignore[no-any-return]
+
+
+def cached_registration_and_deployment(
+    session: Session, issuer: str, client_id: str | None, deployment_id: str | None
+) -> tuple[Registration | None, int | None]:
+    """`find_registration_and_deployment`, answered from memory for CACHE_TTL seconds. Only found
+    registrations are kept: a platform registered a second ago is found at once."""
+    key = (issuer, client_id, deployment_id)
+    cache = _cache()
+    hit = cache.get(key)
+    now = time.monotonic()
+    if hit is not None and hit[0] > now:
+        return hit[1], hit[2]
+    registration, deployment_pk = find_registration_and_deployment(
+        session, issuer, client_id, deployment_id
+    )
+    if registration is not None:
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        cache[key] = (now + CACHE_TTL, registration, deployment_pk)
+    return registration, deployment_pk
+
+
+def forget_cached() -> None:
+    """After a change to registrations or deployments (called by every function below that makes
+    one, so the CLI and dynamic registration never see their own process serve a stale entry)."""
+    _cache().clear()
+
+
 def find_registration(session: Session, issuer: str, client_id: str | None) -> Registration | None:
     return find_registration_and_deployment(session, issuer, client_id, None)[0]
 
@@ -130,7 +177,7 @@ def require_active(registration: Registration) -> None:
             "This platform registered with the tool, but its registration is awaiting approval by "
             "the tool's operator: nothing can be launched until then.",
         ),
-        hint=Bilingual(
+        admin=Bilingual(
             f"Exploitant de l'outil : vérifiez l'inscription (lti-tool platform list), puis "
             f"approuvez-la avec « {command} ».",
             f"Tool operator: check the registration (lti-tool platform list), then approve it "
@@ -202,6 +249,7 @@ def add_platform(
             f"{issuer} / {client_id} is already registered with other endpoints; "
             "remove it first (lti-tool platform remove)"
         )
+    forget_cached()
     existing = {d.deployment_id for d in platform.deployments}
     for deployment_id in deployment_ids:
         if deployment_id not in existing:
@@ -233,6 +281,7 @@ def approve_platform(
     ).scalar_one_or_none()
     if platform is None:
         return None
+    forget_cached()
     platform.status = ACTIVE
     platform.approved_at = platform.approved_at or now or utcnow()
     if organisation:
@@ -254,6 +303,7 @@ def remove_platform(session: Session, issuer: str, client_id: str, deployment_id
     ).scalar_one_or_none()
     if platform is None:
         return 0
+    forget_cached()
     if deployment_id is not None:
         for d in list(platform.deployments):
             if d.deployment_id == deployment_id:

@@ -88,9 +88,17 @@ def tool_urls() -> ToolUrls:
     return ToolUrls(current_app.extensions["settings"].base_url.rstrip("/"))
 
 
-def _localised(name: str, text: Bilingual) -> dict[str, str]:
-    """`name` (French, the default), `name#fr`, `name#en` (DR 1.0 §2.1, language tags)."""
-    return {name: text.fr, f"{name}#fr": text.fr, f"{name}#en": text.en}
+# What a platform shows when it ignores language tags (Moodle keeps `client_name` and `label` only):
+# both languages, since every learner and instructor of the platform sees it, whatever the
+# registering administrator's language.
+REGISTERED_NAME = "SEXTO — Niveau Architecte / Architect level"
+
+
+def _localised(name: str, text: Bilingual, default: str | None = None) -> dict[str, str]:
+    """`name` (untagged: `default`, else "French / English"), `name#fr`, `name#en` (DR 1.0 §2.1
+    and OpenID Connect Dynamic Client Registration §2.1: language-tagged member names)."""
+    return {name: default or f"{text.fr} / {text.en}", f"{name}#fr": text.fr,
+            f"{name}#en": text.en}
 
 
 def registration_request(urls: ToolUrls, flavour: Generic, *,
@@ -106,7 +114,7 @@ def registration_request(urls: ToolUrls, flavour: Generic, *,
     scopes = [s for s in SCOPES if platform_scopes is None or s in platform_scopes]
     messages = [flavour.registration_message({
         "type": c.RESOURCE_LINK_REQUEST, "target_link_uri": urls.launch,
-        **_localised("label", LAUNCH_LABEL)})]
+        **_localised("label", LAUNCH_LABEL, REGISTERED_NAME)})]
     if deep_linking:
         messages.append(flavour.registration_message({
             "type": c.DEEP_LINKING_REQUEST, "target_link_uri": urls.launch,
@@ -117,7 +125,7 @@ def registration_request(urls: ToolUrls, flavour: Generic, *,
         "grant_types": ["implicit", "client_credentials"],
         "initiate_login_uri": urls.login,
         "redirect_uris": [urls.launch],
-        **_localised("client_name", TOOL_NAME),
+        **_localised("client_name", TOOL_NAME, REGISTERED_NAME),
         "jwks_uri": jwks_uri or urls.jwks,
         "logo_uri": urls.logo,
         "token_endpoint_auth_method": "private_key_jwt",

@@ -3,7 +3,8 @@ state → JWT format → registration → signature → nonce → deployment →
 the nonce before the signature; see `validate`), with every step replaced or completed where the
 library falls short (LTI.md, "Defects of the library"):
 
-- state bound to the browser by our cookie or LTI Platform Storage, not the Flask session;
+- state signed by the tool (login_state.py, stateless) and bound to the browser by our cookie or
+  LTI Platform Storage, not the Flask session;
 - nonce consumed atomically (Redis or the database), so a launch never replays;
 - registration by (iss, client_id) and `azp` checked when `aud` has several values;
 - signature with cached key objects, RS256 only, `exp`/`iat`/`nbf` with a small leeway;
@@ -30,13 +31,13 @@ from sqlalchemy.orm import Session
 
 from lti_tool.errors import Bilingual, LaunchRefused
 from lti_tool.launch import claims as c
-from lti_tool.launch import id_token
+from lti_tool.launch import id_token, login_state
 from lti_tool.launch.context import InvalidClaim, check_claim_types
-from lti_tool.launch.login_state import LoginStateStore
+from lti_tool.launch.login_state import LoginState, NonceLedger
 from lti_tool.launch.platform_keys import KeySetUnavailable, PlatformKeyCache, UnknownKey
 from lti_tool.launch.registry import (
     Registration,
-    find_registration_and_deployment,
+    cached_registration_and_deployment,
     require_active,
 )
 
@@ -54,11 +55,41 @@ def refuse(
     *,
     detail: str = "",
     hint: Bilingual | None = None,
+    admin: Bilingual | None = None,
     status: int = 400,
 ) -> LaunchRefused:
+    """A refused launch. `admin` is what only an administrator can do (the exact command): shown
+    to instructors, logged with the page's reference; relaunching would not help then."""
     return LaunchRefused(
-        Bilingual(fr, en), hint=hint or RELAUNCH, detail=detail or en, code=code, status=status
+        Bilingual(fr, en), hint=hint or (None if admin else RELAUNCH), admin=admin,
+        detail=detail or en, code=code, status=status,
     )
+
+
+class StateNotBound(LaunchRefused):
+    """The state is genuine but this browser cannot prove it started the login (no cookie: a
+    cross-site frame whose third-party cookies are blocked, and no Platform Storage). The refusal
+    page offers to restart the login in a new top-level window, where first-party cookies work;
+    `login` carries what that needs."""
+
+    def __init__(self, login: LoginState) -> None:
+        super().__init__(
+            Bilingual(
+                "Le navigateur qui termine le lancement n'est pas celui qui l'a commencé "
+                "(témoin bloqué ou lancement rejoué).",
+                "The browser finishing the launch is not the one that started it "
+                "(blocked cookie or replayed launch).",
+            ),
+            hint=Bilingual(
+                "Relancez l'activité; si cela se reproduit, ouvrez-la dans "
+                "une nouvelle fenêtre ou autorisez les témoins de l'outil.",
+                "Launch the activity again; if it happens again, open it in "
+                "a new window or allow the tool's cookies.",
+            ),
+            detail="state binding missing or different",
+            code="state_not_bound",
+        )
+        self.login = login
 
 
 class FormRequest(Request):
@@ -97,20 +128,21 @@ class _Unused:
 @dataclass
 class LaunchDeps:
     session: Session
-    login_states: LoginStateStore
+    secret_key: str
+    nonces: NonceLedger
     keys: PlatformKeyCache
     http: requests.Session
     tool_base_url: str
     leeway: int
     # Whether this browser is the one that logged in (the login cookie, or the secret read back
-    # from Platform Storage): given the login record, says yes or no.
-    browser_bound: Callable[[dict[str, Any]], bool]
+    # from Platform Storage): given the state and its login, says yes or no.
+    browser_bound: Callable[[str, LoginState], bool]
 
 
 class ToolMessageLaunch(MessageLaunch):
     registration: Registration
     deployment_pk: int
-    login: dict[str, Any]
+    login: LoginState
 
     def __init__(self, params: dict[str, str], deps: LaunchDeps) -> None:
         super().__init__(
@@ -135,29 +167,16 @@ class ToolMessageLaunch(MessageLaunch):
                 "La réponse de la plateforme ne contient pas de « state ».",
                 "The platform's answer carries no state.",
             )
-        login = self.deps.login_states.peek(state)
+        login = login_state.read(self.deps.secret_key, state)
         if login is None:
             raise refuse(
                 "unknown_state",
-                "Cette connexion est inconnue, expirée ou déjà utilisée.",
-                "This login is unknown, expired or already used.",
-                detail=f"no login record for state {state[:12]}…",
+                "Cette connexion est inconnue ou expirée.",
+                "This login is unknown or has expired.",
+                detail=f"state not signed by the tool, or expired: {state[:12]}…",
             )
-        if not self.deps.browser_bound(login):
-            raise refuse(
-                "state_not_bound",
-                "Le navigateur qui termine le lancement n'est pas celui qui l'a commencé "
-                "(témoin bloqué ou lancement rejoué).",
-                "The browser finishing the launch is not the one that started it "
-                "(blocked cookie or replayed launch).",
-                hint=Bilingual(
-                    "Relancez l'activité; si cela se reproduit, ouvrez-la dans "
-                    "une nouvelle fenêtre ou autorisez les témoins de l'outil.",
-                    "Launch the activity again; if it happens again, open it in "
-                    "a new window or allow the tool's cookies.",
-                ),
-                detail="state binding missing or different",
-            )
+        if not self.deps.browser_bound(state, login):
+            raise StateNotBound(login)
         self.login = login
         return self
 
@@ -185,20 +204,20 @@ class ToolMessageLaunch(MessageLaunch):
                 "Le jeton de lancement n'a pas de « nonce ».",
                 "The launch token has no nonce.",
             )
-        consumed = self.deps.login_states.consume(self.params["state"])
-        if consumed is None:
-            raise refuse(
-                "nonce_used",
-                "Ce lancement a déjà été utilisé.",
-                "This launch has already been used.",
-                detail="login record already consumed",
-            )
-        if not hmac.compare_digest(consumed["nonce"], nonce):
+        if not hmac.compare_digest(self.login.nonce, nonce):
             raise refuse(
                 "nonce_mismatch",
                 "Le jeton de lancement ne correspond pas à cette connexion.",
                 "The launch token does not belong to this login.",
                 detail="nonce differs from the one issued at login",
+            )
+        # Atomic across workers and hosts: of two launches with this nonce, one write passes.
+        if not self.deps.nonces.consume(nonce, self.login.expires_at):
+            raise refuse(
+                "nonce_used",
+                "Ce lancement a déjà été utilisé.",
+                "This launch has already been used.",
+                detail="nonce already consumed",
             )
         return self
 
@@ -208,13 +227,13 @@ class ToolMessageLaunch(MessageLaunch):
         iss = body.get("iss")
         aud = body.get("aud")
         auds = aud if isinstance(aud, list) else [aud]
-        client_id = self.login["client_id"]
-        if not isinstance(iss, str) or iss != self.login["iss"]:
+        client_id = self.login.client_id
+        if not isinstance(iss, str) or iss != self.login.iss:
             raise refuse(
                 "wrong_issuer",
                 "L'émetteur du jeton n'est pas la plateforme de la connexion.",
                 "The token's issuer is not the platform of the login.",
-                detail=f"iss {iss!r} != login iss {self.login['iss']!r}",
+                detail=f"iss {iss!r} != login iss {self.login.iss!r}",
             )
         if client_id not in auds:
             raise refuse(
@@ -231,15 +250,15 @@ class ToolMessageLaunch(MessageLaunch):
                 detail=f"several audiences and azp {body.get('azp')!r} != {client_id!r}",
             )
         deployment_id = body.get(c.DEPLOYMENT_ID)
-        registration, self.deployment_pk_found = find_registration_and_deployment(
+        registration, self.deployment_pk_found = cached_registration_and_deployment(
             self.deps.session, iss, client_id, deployment_id if isinstance(deployment_id, str) else None
         )
-        if registration is None or registration.id != self.login["platform_id"]:
+        if registration is None or registration.id != self.login.platform_id:
             raise refuse(
                 "unknown_registration",
                 "Cette plateforme n'est plus inscrite dans l'outil.",
                 "This platform is no longer registered with the tool.",
-                hint=Bilingual(
+                admin=Bilingual(
                     "Administrateur : inscrivez-la avec « lti-tool platform add ».",
                     "Administrator: register it with `lti-tool platform add`.",
                 ),
@@ -268,7 +287,7 @@ class ToolMessageLaunch(MessageLaunch):
                 "platform_keys_unavailable",
                 "Les clés publiques de la plateforme sont inaccessibles.",
                 "The platform's public keys cannot be fetched.",
-                hint=Bilingual(
+                admin=Bilingual(
                     "Administrateur : vérifiez l'URL du jeu de clés (JWKS) inscrite.",
                     "Administrator: check the registered key set (JWKS) URL.",
                 ),
@@ -311,7 +330,7 @@ class ToolMessageLaunch(MessageLaunch):
                 "unknown_deployment",
                 f"Le déploiement « {deployment_id} » n'est pas inscrit pour cette plateforme.",
                 f"Deployment \u201c{deployment_id}\u201d is not registered for this platform.",
-                hint=Bilingual(
+                admin=Bilingual(
                     f"Administrateur de l'outil : exécutez {command}",
                     f"Tool administrator: run {command}",
                 ),
@@ -360,7 +379,7 @@ class ToolMessageLaunch(MessageLaunch):
                 "Le lancement ne dit pas qui vous êtes : l'outil a besoin d'un identifiant "
                 "d'utilisateur pour conserver vos réponses.",
                 "The launch does not say who you are: the tool needs a user identifier to keep your answers.",
-                hint=Bilingual(
+                admin=Bilingual(
                     "Administrateur : l'outil ne peut pas être lancé anonymement.",
                     "Administrator: the tool cannot be launched anonymously.",
                 ),
@@ -389,7 +408,7 @@ class ToolMessageLaunch(MessageLaunch):
                 "This launch targets another application.",
                 detail=f"target_link_uri {target!r}",
             )
-        login_target = self.login.get("target_link_uri")
+        login_target = self.login.target_link_uri
         if login_target and target != login_target:
             raise refuse(
                 "target_mismatch",

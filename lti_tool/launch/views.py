@@ -5,14 +5,19 @@ The state is bound to the browser by a `SameSite=None; Secure; Partitioned` cook
 the platform offers it (`lti_storage_target`), by LTI Platform Storage
 (https://www.imsglobal.org/spec/lti-cs-pm/v0p1, https://www.imsglobal.org/spec/lti-pm-s/v0p1):
 the login page stores a per-login secret in the platform's frame with `lti.put_data`, the launch page
-reads it back with `lti.get_data` when the cookie did not survive.
+reads it back with `lti.get_data` when the cookie did not survive. The state itself is signed and
+stateless (login_state.py); only its nonce is written, once, at the launch. When neither binding
+works, the refusal offers to continue in a new top-level window (`_state_not_bound`).
+
+`launch` is the hot path of the tool (issue 11): it ends with the learner's first page rendered
+into its own response (`_first_page`) instead of a 303 and a second request.
 """
 
 from __future__ import annotations
 
 import hmac
+import io
 import logging
-import secrets
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -20,26 +25,27 @@ from flask import (
     Blueprint,
     Response,
     current_app,
+    g,
     jsonify,
     redirect,
     render_template,
     request,
     url_for,
 )
+from markupsafe import escape
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from lti_tool import framing, http, page_token
 from lti_tool.db import get_session
 from lti_tool.errors import Bilingual
 from lti_tool.launch import claims as c
-from lti_tool.launch.registry import (
-    find_registration,
-    find_registration_and_deployment,
-    require_active,
-)
+from lti_tool.launch import id_token, login_state
+from lti_tool.launch.login_state import purge_now_and_then
+from lti_tool.launch.registry import cached_registration_and_deployment, require_active
 from lti_tool.launch.services import activity_of, record_launch
-from lti_tool.launch.validation import LaunchDeps, ToolMessageLaunch, refuse
-from lti_tool.launch.wiring import key_cache, login_states, tool_keys
+from lti_tool.launch.validation import LaunchDeps, StateNotBound, ToolMessageLaunch, refuse
+from lti_tool.launch.wiring import key_cache, nonces, tool_keys
 
 bp = Blueprint("launch", __name__)
 log = logging.getLogger("lti_tool.launch")
@@ -83,16 +89,18 @@ def login() -> Any:
             "This launch targets another application.",
             detail=f"target_link_uri {target!r}",
         )
-    session = get_session()
     client_id = params.get("client_id") or None
     deployment_hint = params.get("lti_deployment_id")
-    registration, deployment_pk = find_registration_and_deployment(session, iss, client_id, deployment_hint)
+    # From memory for a few seconds (registry.py): the login does no I/O at all.
+    registration, deployment_pk = cached_registration_and_deployment(
+        get_session(), iss, client_id, deployment_hint
+    )
     if registration is None:
         raise refuse(
             "unknown_platform",
             "Cette plateforme n'est pas inscrite dans l'outil.",
             "This platform is not registered with the tool.",
-            hint=Bilingual(
+            admin=Bilingual(
                 f"Administrateur de l'outil\u00a0: inscrivez l'émetteur {iss} (client_id "
                 f"{client_id or '?'}) avec «\u00a0lti-tool platform add\u00a0» ou donnez à "
                 "l'administrateur de la plateforme une invitation à l'inscription dynamique "
@@ -113,7 +121,7 @@ def login() -> Any:
             "https\u00a0: l'outil n'y envoie pas le navigateur.",
             "The authentication address registered for this platform is not an https address: "
             "the tool does not send the browser there.",
-            hint=Bilingual(
+            admin=Bilingual(
                 "Administrateur de l'outil\u00a0: réinscrivez la plateforme avec son adresse https "
                 "(lti-tool platform remove, puis lti-tool platform add).",
                 "Tool administrator: register the platform again with its https address "
@@ -127,38 +135,23 @@ def login() -> Any:
             "unknown_deployment",
             f"Le déploiement « {deployment_hint} » n'est pas inscrit pour cette plateforme.",
             f"Deployment \u201c{deployment_hint}\u201d is not registered for this platform.",
-            hint=Bilingual(
-                "Administrateur de l'outil : exécutez lti-tool platform add --issuer "
-                f"{iss} --client-id {registration.client_id} … --deployment-id {deployment_hint}",
-                "Tool administrator: run lti-tool platform add --issuer "
-                f"{iss} --client-id {registration.client_id} … --deployment-id {deployment_hint}",
+            admin=Bilingual(
+                "Administrateur de l'outil : exécutez lti-tool platform add-deployment --issuer "
+                f"{iss} --client-id {registration.client_id} --deployment-id {deployment_hint}",
+                "Tool administrator: run lti-tool platform add-deployment --issuer "
+                f"{iss} --client-id {registration.client_id} --deployment-id {deployment_hint}",
             ),
             detail=f"unknown deployment {deployment_hint!r}",
             status=403,
         )
-    state, nonce, binding = (
-        secrets.token_urlsafe(24),
-        secrets.token_urlsafe(24),
-        secrets.token_urlsafe(24),
-    )
     storage_target = params.get("lti_storage_target") or None
-    # A second secret, only ever handed to the platform's storage: the cookie's value is never
-    # accepted as a storage proof, and no proof at all for a login that did not use storage.
-    storage_binding = secrets.token_urlsafe(24) if storage_target else None
-    login_states().save(
-        state,
-        {
-            "nonce": nonce,
-            "binding": binding,
-            "platform_id": registration.id,
-            "iss": iss,
-            "client_id": registration.client_id,
-            "target_link_uri": target,
-            "storage_target": storage_target,
-            "storage_binding": storage_binding,
-        },
-        settings.login_state_ttl,
+    # Stateless: the state is signed and carries what the launch checks (login_state.py).
+    state, login = login_state.issue(
+        settings.secret_key, platform_id=registration.id, iss=iss,
+        client_id=registration.client_id, target_link_uri=target, ttl=settings.login_state_ttl,
+        storage_target=storage_target, login_params=params,
     )
+    nonce = login.nonce
     auth_params = {
         "scope": "openid",
         "response_type": "id_token",
@@ -183,16 +176,18 @@ def login() -> Any:
                 auth_url=auth_url,
                 target=storage_target,
                 origin=_origin(registration.auth_url),
-                key=STORAGE_KEY_PREFIX + state,
-                value=storage_binding,
+                key=STORAGE_KEY_PREFIX + nonce,
+                # A second secret, only ever handed to the platform's storage: the cookie's value
+                # is never accepted as a storage proof, and no proof for a login without storage.
+                value=login_state.binding(settings.secret_key, state, "storage"),
             )
         )
         response.headers["Cache-Control"] = "no-store"
     else:
         response = redirect(auth_url, code=302)
     response.set_cookie(
-        COOKIE_PREFIX + state,
-        binding,
+        COOKIE_PREFIX + nonce,
+        login_state.binding(settings.secret_key, state, "cookie"),
         max_age=settings.login_state_ttl,
         path="/lti/",
         secure=True,
@@ -205,54 +200,72 @@ def login() -> Any:
 
 @bp.post("/lti/launch")
 def launch() -> Any:
+    """The launch, and the hot path of a learner's day: one request from the platform's form post
+    to the learner's first page (issue 11). In order: the signed state (no I/O), the id_token
+    checks (validation.py; the registration from memory, the platform key cached), then the writes
+    — the nonce consumed, learner, course, link and launch data recorded — and one commit; then the
+    landing page rendered into this response (`_first_page`), rather than a 303 and a second
+    request that would check the token and read the tenant again."""
     params = _params()
     settings = current_app.extensions["settings"]
     state = params.get("state", "")
-    cookie = request.cookies.get(COOKIE_PREFIX + state) if state else None
+    login = login_state.read(settings.secret_key, state) if state else None
+    cookie = request.cookies.get(COOKIE_PREFIX + login.nonce) if login else None
     proof = params.get(STORAGE_FIELD)
-    if cookie is None and proof is None and state:
-        login = login_states().peek(state)
-        if login and login.get("storage_target"):
-            # Third-party cookie blocked: read the binding back from the platform's storage.
-            registration = find_registration(get_session(), login["iss"], login["client_id"])
-            if registration is None:
-                raise refuse(
-                    "unknown_registration",
-                    "Cette plateforme n'est plus inscrite dans l'outil.",
-                    "This platform is no longer registered with the tool.",
-                    detail=f"no registration for ({login['iss']}, {login['client_id']})",
-                )
-            origin = _origin(registration.auth_url)
-            framing.allow([registration.issuer, registration.auth_url])
-            page = Response(render_template(
-                "launch/storage_launch.html",
-                id_token=params.get("id_token", ""),
-                state=state,
-                target=login["storage_target"],
-                origin=origin,
-                key=STORAGE_KEY_PREFIX + state,
-                field=STORAGE_FIELD,
-            ))
-            # The page's own POST must carry our Origin (checked below); with no-referrer the
-            # browser would send `Origin: null` (Fetch, "append a request Origin header").
-            page.headers["Referrer-Policy"] = "same-origin"
-            page.headers["Cache-Control"] = "no-store"
-            return page
+    if login is not None and cookie is None and proof is None and login.storage_target:
+        # Third-party cookie blocked: read the binding back from the platform's storage.
+        registration, _ = cached_registration_and_deployment(
+            get_session(), login.iss, login.client_id, None
+        )
+        if registration is None:
+            raise refuse(
+                "unknown_registration",
+                "Cette plateforme n'est plus inscrite dans l'outil.",
+                "This platform is no longer registered with the tool.",
+                detail=f"no registration for ({login.iss}, {login.client_id})",
+            )
+        origin = _origin(registration.auth_url)
+        framing.allow([registration.issuer, registration.auth_url])
+        page = Response(render_template(
+            "launch/storage_launch.html",
+            id_token=params.get("id_token", ""),
+            state=state,
+            target=login.storage_target,
+            origin=origin,
+            key=STORAGE_KEY_PREFIX + login.nonce,
+            field=STORAGE_FIELD,
+        ))
+        # The page's own POST must carry our Origin (checked below); with no-referrer the
+        # browser would send `Origin: null` (Fetch, "append a request Origin header").
+        page.headers["Referrer-Policy"] = "same-origin"
+        page.headers["Cache-Control"] = "no-store"
+        return page
     session = get_session()
     deps = LaunchDeps(
         session=session,
-        login_states=login_states(),
+        secret_key=settings.secret_key,
+        nonces=nonces(),
         keys=key_cache(),
         http=http.session(),
         tool_base_url=settings.base_url,
         leeway=settings.jwt_leeway,
-        browser_bound=lambda login: _browser_bound(login, cookie, proof),
+        browser_bound=lambda state, login: _browser_bound(state, login, cookie, proof),
     )
     message = ToolMessageLaunch(params, deps)
     body = message.validated_body()
-    recorded = record_launch(
-        session, body, message.registration, message.deployment_pk, ttl=settings.launch_data_ttl
-    )
+    try:
+        recorded = record_launch(
+            session, body, message.registration, message.deployment_pk, ttl=settings.launch_data_ttl
+        )
+    except IntegrityError as exc:
+        # The registration or deployment was removed within the cache's few seconds (registry.py).
+        raise refuse(
+            "unknown_registration",
+            "Cette plateforme n'est plus inscrite dans l'outil.",
+            "This platform is no longer registered with the tool.",
+            detail=f"launch not recorded: {exc.orig}",
+        ) from exc
+    purge_now_and_then(session)
     ctx = recorded.context
     log.info(
         "launch ok platform=%s deployment=%s type=%s role=%s",
@@ -272,9 +285,19 @@ def launch() -> Any:
         activity_of(ctx),
     )
     token = page_token.issue(viewer)
-    response = redirect(_landing(ctx.message_type, viewer, token), code=303)
+    endpoint = _landing_endpoint(ctx.message_type, viewer)
+    response: WerkzeugResponse
+    if endpoint == current_app.extensions["landing_endpoints"]["learner"]:
+        session.commit()  # the launch is kept whatever the page does
+        framing.allow([message.registration.issuer, message.registration.auth_url, ctx.return_url])
+        response = _first_page(endpoint, viewer, token, page_token.Identity(
+            ctx.name or " ".join(p for p in (ctx.given_name, ctx.family_name) if p) or None,
+            ctx.context_title,
+        ) if ctx.context_title else None)
+    else:
+        response = redirect(url_for(endpoint, t=token), code=303)
     response.delete_cookie(
-        COOKIE_PREFIX + state,
+        COOKIE_PREFIX + message.login.nonce,
         path="/lti/",
         secure=True,
         httponly=True,
@@ -284,34 +307,105 @@ def launch() -> Any:
     return response
 
 
-def _browser_bound(login: dict[str, Any], cookie: str | None, proof: str | None) -> bool:
+def _first_page(
+    endpoint: str, viewer: page_token.Viewer, token: str, identity: page_token.Identity | None
+) -> WerkzeugResponse:
+    """The landing page, rendered into the launch response by its own view function, in a request
+    context made to look like the GET a 303 would have led to (its URL, its blueprint, its
+    context processors, its language switch). What the view reads about the tenant is what this
+    launch has just written and committed: the binding check of `page_token.require_viewer` is
+    answered from the launch (`identity`), not read back. A refresh must not post the id_token
+    again: `launch-url.js` replaces this history entry with the page's own URL (without
+    JavaScript the browser asks before re-posting, and the used nonce refuses it)."""
+    url = url_for(endpoint, t=token)
+    parts = urlsplit(url)
+    environ = {
+        **request.environ,
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": parts.path[len(request.script_root):],
+        "QUERY_STRING": parts.query,
+        "CONTENT_TYPE": "",
+        "CONTENT_LENGTH": "0",
+        "wsgi.input": io.BytesIO(),
+    }
+    if identity is not None:
+        g.page_token_live = {viewer: identity}
+    with current_app.request_context(environ):
+        view: Any = current_app.view_functions[endpoint]
+        response = current_app.make_response(view())
+    html = response.get_data(as_text=True)
+    script = (
+        f'<script src="{escape(url_for("static", filename="js/launch-url.js"))}" '
+        f'data-url="{escape(url)}"></script>'
+    )
+    at = html.rfind("</body>")
+    response.set_data(html[:at] + script + html[at:] if at >= 0 else html + script)
+    response.headers["Content-Location"] = url
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _browser_bound(
+    state: str, login: login_state.LoginState, cookie: str | None, proof: str | None
+) -> bool:
     """The launch comes from the browser that logged in: the login's cookie, or — only for a login
     that offered `lti_storage_target` — the secret it stored in the platform's storage, posted by
     our own storage page. An attacker who ran a login knows its secrets and can make a victim's
     browser post them (login CSRF); a cross-site form cannot carry our Origin, so a proof from
     anywhere else is refused."""
+    secret_key = current_app.extensions["settings"].secret_key
     if cookie is not None:
-        return hmac.compare_digest(cookie, str(login.get("binding", "")))
-    expected = login.get("storage_binding")
-    if proof is None or not login.get("storage_target") or not isinstance(expected, str):
+        return hmac.compare_digest(cookie, login_state.binding(secret_key, state, "cookie"))
+    if proof is None or not login.storage_target:
         if proof is not None:
             log.warning("storage binding refused: the login did not use platform storage")
         return False
     if request.headers.get("Origin") != _origin(current_app.extensions["settings"].base_url):
         log.warning("storage binding refused: posted from origin %r", request.headers.get("Origin"))
         return False
-    return hmac.compare_digest(proof, expected)
+    return hmac.compare_digest(proof, login_state.binding(secret_key, state, "storage"))
 
 
-def _landing(message_type: str, viewer: page_token.Viewer, token: str) -> str:
+def _landing_endpoint(message_type: str, viewer: page_token.Viewer) -> str:
     endpoints = current_app.extensions["landing_endpoints"]
     if message_type == c.DEEP_LINKING_REQUEST:
-        endpoint = endpoints["deep_linking"]
-    elif viewer.is_instructor:
-        endpoint = endpoints["instructor"]
-    else:
-        endpoint = endpoints["learner"]
-    return url_for(endpoint, t=token)
+        return str(endpoints["deep_linking"])
+    if viewer.is_instructor:
+        return str(endpoints["instructor"])
+    return str(endpoints["learner"])
+
+
+@bp.errorhandler(StateNotBound)
+def _state_not_bound(exc: StateNotBound) -> Any:
+    """Neither the cookie nor Platform Storage binds this launch to the browser that logged in
+    (LMS in a cross-site frame, third-party cookies blocked, no storage offered): the refusal page
+    offers to restart the login in a new window, at top level, where the tool's cookie is a
+    first-party one (issue 10, 8b). The restart is a new login with the original parameters;
+    nothing of this refused launch is reused."""
+    log.warning("refused %s %s: %s [400] %s", request.method, request.path, exc.code, exc.detail)
+    lang = _learner_lang()
+    page = Response(render_template(
+        "launch/continue_in_new_window.html",
+        code=exc.code,
+        params=login_state.restart_params(exc.login),
+        order=("fr", "en") if lang == "fr" else ("en", "fr"),
+    ), status=400)
+    page.headers["Cache-Control"] = "no-store"
+    return page
+
+
+def _learner_lang() -> str:
+    """The launch's locale if the (not yet verified) id_token names one, else Accept-Language:
+    only the order of the two languages on a refusal page depends on it."""
+    try:
+        body = id_token.parse(request.form.get("id_token", "")).body
+        presentation = body.get(c.LAUNCH_PRESENTATION)
+        locale = presentation.get("locale") if isinstance(presentation, dict) else body.get("locale")
+        if isinstance(locale, str) and locale[:2].lower() in ("fr", "en"):
+            return locale[:2].lower()
+    except id_token.TokenFormatError:
+        pass
+    return request.accept_languages.best_match(["fr", "en"]) or "fr"
 
 
 @bp.get("/.well-known/jwks.json")

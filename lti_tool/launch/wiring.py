@@ -1,5 +1,5 @@
 """Per-app collaborators of the launch, built once in `create_app` (no I/O there) and looked up
-by views: the login-state store (Redis or database), the platform key cache, the tool key store.
+by views: the used-nonce ledger (Redis or database), the platform key cache, the tool key store.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from flask import Flask, current_app
 from lti_tool import http
 from lti_tool.db import get_session
 from lti_tool.keys import KeyStore, key_store, registration_keys
-from lti_tool.launch.login_state import DatabaseLoginStates, LoginStateStore, RedisLoginStates
+from lti_tool.launch.login_state import DatabaseNonces, NonceLedger, RedisNonces
 from lti_tool.launch.platform_keys import FETCH_TIMEOUT, PlatformKeyCache
 from lti_tool.launch.registry import Registration
 from lti_tool.launch.service_connector import (
@@ -45,11 +45,11 @@ def redis_client(app: Flask | None = None) -> Any | None:
     return (app or current_app).extensions.get("redis")
 
 
-def login_states() -> LoginStateStore:
+def nonces() -> NonceLedger:
     client = redis_client()
     if client is not None:
-        return RedisLoginStates(client)
-    return DatabaseLoginStates(get_session())
+        return RedisNonces(client)
+    return DatabaseNonces(get_session())
 
 
 def service_connector(registration: Registration) -> ToolServiceConnector:

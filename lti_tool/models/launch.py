@@ -1,7 +1,8 @@
 """Launch state kept server-side.
 
-`LoginState` holds the nonce and state of an OIDC login until the launch consumes it (once: the
-row is deleted atomically; with REDIS_URL the same record lives in Redis instead).
+`LoginState` holds the nonces of OIDC logins already used by a launch (key `nonce:<nonce>`, kept
+until the signed state expires; the insert that finds one there is a replay, refused). The login
+state itself is stateless (launch/login_state.py); with REDIS_URL the used nonces live in Redis.
 `LaunchRecord` keeps the validated claims server-side rather than in the Flask cookie session,
 which pylti1p3 would grow past the 4 KB browser limit (LTI.md, library defects).
 """
@@ -40,3 +41,5 @@ class LaunchRecord(Base):
     claims: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+    # Set once, atomically, when a deep-linking request is answered (the picker's one response).
+    answered_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -230,7 +230,7 @@ class LmsPage:
         """Press the launch button of `user` on the activity `link`, in `locale`."""
         self.page.select_option("#launch-locale", locale)
         self.page.locator(
-            f"tr[data-link-id='{link}'] form.launch-form:has(input[name='user'][value='{user}']) "
+            f"li[data-link-id='{link}'] form.launch-form:has(input[name='user'][value='{user}']) "
             "button").click()
         return self.frame
 

@@ -47,14 +47,16 @@ def launch_posts(page: Page, tool_url: str) -> list[str]:
     return bodies
 
 
-def expect_error_page(frame: FrameLocator, code: str) -> None:
-    """The tool's bilingual refusal: French then English, with its code."""
+def expect_error_page(frame: FrameLocator, code: str, lang: str = "fr") -> None:
+    """The tool's refusal, with its code: the launch's language first, the other folded below."""
+    other = "en" if lang == "fr" else "fr"
     expect(frame.locator(f"main.error-page[data-error-code='{code}']")).to_be_visible()
-    expect(frame.locator("html")).to_have_attribute("lang", "fr")
-    expect(frame.locator("section.error-lang[lang='fr'] h1")).not_to_be_empty()
-    expect(frame.locator("section.error-lang[lang='en'] h2")).not_to_be_empty()
-    expect(frame.locator("section.error-lang[lang='fr'] .error-message")).not_to_be_empty()
-    expect(frame.locator("section.error-lang[lang='en'] .error-message")).not_to_be_empty()
+    expect(frame.locator("html")).to_have_attribute("lang", lang)
+    expect(frame.locator(f"section.error-lang[lang='{lang}'] h1")).not_to_be_empty()
+    # The other language: folded (errors.py's pages) or below (the new-window page).
+    expect(frame.locator(f"main.error-page [lang='{other}'] h2")).not_to_be_empty()
+    expect(frame.locator(f"section.error-lang[lang='{lang}'] .error-message")).not_to_be_empty()
+    expect(frame.locator(f"main.error-page [lang='{other}'] .error-message")).not_to_be_empty()
 
 
 def test_learner_launch_shows_the_level_home_in_french_inside_the_lms_iframe(
@@ -96,9 +98,9 @@ def test_unknown_deployment_shows_a_bilingual_error_page_in_the_iframe(
 
     frame = LmsPage(page, lms).open().launch("learner", "en")
 
-    expect_error_page(frame, "unknown_deployment")
-    expect(frame.locator("section.error-lang[lang='fr']")).to_contain_text(lms.deployment_id)
+    expect_error_page(frame, "unknown_deployment", "en")  # the launch's language first
     expect(frame.locator("section.error-lang[lang='en']")).to_contain_text(lms.deployment_id)
+    expect(frame.locator("details[lang='fr']")).to_contain_text(lms.deployment_id)
     expect(frame.locator(".error-code")).to_contain_text("403")
 
 
@@ -137,8 +139,12 @@ def test_without_the_tool_cookie_and_without_platform_storage_the_launch_is_refu
     frame = lms_page.launch("learner")
 
     expect_error_page(frame, "state_not_bound")
-    expect(frame.locator("section.error-lang[lang='fr'] h1")).to_have_text("Lancement refusé")
-    expect(frame.locator("section.error-lang[lang='en'] h2")).to_have_text("Launch refused")
+    # The refusal offers to continue in a new top-level window (issue 10, 8b).
+    expect(frame.locator("section.error-lang[lang='fr'] h1")).to_have_text(
+        "Ouvrir l'activité dans une nouvelle fenêtre")
+    expect(frame.locator("section.error-lang[lang='en'] h2")).to_have_text(
+        "Open the activity in a new window")
+    expect(frame.locator("form[action='/lti/login'][target='_blank'] button").first).to_be_visible()
     assert tool_state_cookies(context, tool.url) == []  # the state cookie never reached the jar
 
 

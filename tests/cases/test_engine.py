@@ -306,17 +306,19 @@ def _level() -> dict[str, Case]:
     return {"c1": one, "c2": two, "c3": three}
 
 
-def test_objective_mastery_counts_first_try_best_answers_only() -> None:
+def test_objective_mastery_counts_the_points_the_score_counts() -> None:
+    """Points counted / points possible, like the case score (issue 10): a retry capped at 1 and
+    an acceptable choice count half, not 0."""
     level = _level()
     best = {
-        "c1": play(level["c1"], moves("best", "ce>best", "ok")),  # retry best is not best
+        "c1": play(level["c1"], moves("best", "ce>best", "ok")),  # the retry counts 1 of 2
         "c2": play(level["c2"], ["d1-best", "d2-ok", "d3-best"]),
     }
     assert progress.objective_mastery(level, best) == {
-        "lo1": 2 / 2,  # c1 d1 best, c2 d1 best
-        "lo2": 1 / 3,  # c1 d1 best, c1 d2 retry, c2 d2 ok
-        "lo3": 2 / 2,  # c2 d1, c2 d3
-        "lo10": 0 / 1,
+        "lo1": 4 / 4,  # c1 d1 best, c2 d1 best
+        "lo2": 4 / 6,  # c1 d1 best (2), c1 d2 retry (1), c2 d2 ok (1)
+        "lo3": 4 / 4,  # c2 d1, c2 d3
+        "lo10": 1 / 2,  # c1 d3 ok
     }
     assert list(progress.objective_mastery(level, best)) == ["lo1", "lo2", "lo3", "lo10"]
     assert progress.weakest_objective(level, best) == "lo10"
@@ -326,9 +328,9 @@ def test_objective_mastery_counts_first_try_best_answers_only() -> None:
 
 def test_weakest_objective_ties_go_to_lowest_id() -> None:
     level = _level()
-    best = {"c1": play(level["c1"], moves("ok", "ok", "ok"))}  # lo1, lo2, lo10 all at 0
+    best = {"c1": play(level["c1"], moves("ok", "ok", "ok"))}  # lo1, lo2, lo10 all at 0.5
     assert progress.weakest_objective(level, best) == "lo1"
-    best = {"c1": play(level["c1"], moves("best", "ok", "ok"))}  # lo1 1.0, lo2 0.5, lo10 0
+    best = {"c1": play(level["c1"], moves("best", "ok", "ok"))}  # lo1 1.0, lo2 .75, lo10 .5
     assert progress.weakest_objective(level, best) == "lo10"
 
 

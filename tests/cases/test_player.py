@@ -43,13 +43,19 @@ def test_a_launch_lands_on_the_level_home(app: Any, client: Any, level: Level) -
     assert page.tree.find("html").attrs["lang"] == "fr"
     assert page.h1 == level.title.fr
     text = page.tree.text
-    for part in (level.introduction.fr.split("\n")[0], level.territory_notice.fr.split("\n")[0],
-                 level.pass_rule.fr.split("\n")[0]):
+    for part in (level.introduction.fr.split("\n")[0], level.territory_notice.fr.split("\n")[0]):
         assert " ".join(part.split())[:80] in text
+    # the rules in plain words, under "How it works", and no formula (issue 10)
+    how = page.tree.find("details", **{"data-testid": "how-it-works"})
+    assert "Comment ça fonctionne" in how.find("summary").text
+    assert "au moins 80 % de ses points" in how.text and "≥" not in page.html
     cards = page.tree.find_all("li", **{"class": "case-card"})
     assert [c.attrs["data-case"] for c in cards] == ["case-1", "case-2", "case-3"]
     assert all(c.attrs["data-status"] == "not_started" for c in cards)
     assert "Non commencé" in cards[0].text
+    assert cards[0].attrs.get("data-next") == "true" and "data-next" not in cards[1].attrs
+    assert page.tree.find(**{"data-testid": "level-state"}).attrs["data-state"] == "fresh"
+    assert page.html.count(level.title.fr) == 2  # the <title> and the <h1>, not the header
     locked = page.tree.find(**{"data-testid": "reflections-locked"})
     assert "0 sur 3" in locked.text
     assert_token_everywhere(page)
@@ -62,9 +68,11 @@ def test_best_choices_give_conforme_and_a_full_debrief(app: Any, client: Any,
         player = Player.launch(client, platform)
     page = player.start("case-1")
     assert page.path.startswith("/attempts/")
-    assert "Décision 1 sur 7" in page.tree.find("label", **{"for": "case-progress"}).text
+    assert "Décision 1 sur 7" in page.tree.find("p", id="case-progress-label").text
     assert page.tree.find("legend").text == " ".join(case.decision("d1").prompt.fr.split())
-    assert page.tree.find("progress").attrs["max"] == "7"
+    timeline = page.tree.find("ol", **{"class": "timeline"})
+    assert len(timeline.find_all("li")) == 7  # the case as a timeline of its decisions
+    assert [li.attrs.get("aria-current") for li in timeline.find_all("li")][:2] == ["step", None]
     for n, choice in enumerate(best_choices(app, "case-1"), start=1):
         assert f"Décision {n} sur 7" in player.page.tree.text
         assert_token_everywhere(player.page)
@@ -79,8 +87,13 @@ def test_best_choices_give_conforme_and_a_full_debrief(app: Any, client: Any,
     assert " ".join(case.endings["conforme"].fr.split())[:60] in ending.tree.text
     debrief = player.follow("Voir le bilan")
     assert debrief.status == 200
-    steps = debrief.tree.find_all("li", **{"class": "method-step"})
+    steps = [li for li in debrief.tree.find_all("li") if "method-step" in li.attrs.get("class", "")]
     assert [s.attrs["data-step"] for s in steps] == [s.id for s in level.method_steps]
+    in_case = {d.step for d in case.decisions}
+    assert {s.attrs["data-step"]: s.attrs["data-status"] for s in steps} == {
+        s.id: "done" if s.id in in_case else "absent" for s in level.method_steps}
+    assert debrief.tree.find(**{"data-testid": "debrief-summary"})
+    assert debrief.tree.find("details", **{"data-testid": "full-path"})
     lines = debrief.tree.find_all(**{"class": "path-line"})
     assert sorted(ln.attrs["data-node"] for ln in lines) == sorted(d.id for d in case.decisions)
     assert all(ln.attrs["data-best"] == "yes" for ln in lines)
@@ -249,10 +262,11 @@ def test_the_debrief_names_the_weakest_objective(app: Any, client: Any, level: L
     debrief = player.follow("Voir le bilan")
     objective = debrief.tree.find(**{"data-objective": expected})
     label = next(o for o in level.objectives if o.id == expected).label
-    assert label.fr in objective.text and "0 %" in objective.text
+    assert label.fr in objective.text
     line = next(ln for ln in debrief.tree.find_all(**{"class": "path-line"})
                 if ln.attrs["data-node"] == "d4")
     assert line.attrs["data-best"] == "no" and "1 sur 2" in line.text
+    assert "50 %" in objective.text  # the decision's 1 of 2 points: half, not 0 % (issue 10)
 
 
 def test_the_step_answers_with_server_timing(app: Any, client: Any) -> None:

@@ -843,6 +843,7 @@ def test_deep_linking_response_creates_launchable_links_with_line_items(
 
     assert resp.status_code == 200, resp.text
     assert "Cas 1 — Le signalement" in resp.text and "Activité ajoutée" in resp.text
+    assert resp.text.count("<h1") == 1 and "2 activités ajoutées au cours" in resp.text
     state = browser.state()
     created = [rl for rl in state["resource_links"] if rl["from_deep_linking"]]
     assert [rl["title"] for rl in created] == ["Cas 1 — Le signalement", "Niveau complet"]
@@ -942,6 +943,27 @@ def test_home_page_is_marked_as_a_demo_and_offers_the_launches(
     )
     js = http.get(lms.base_url + "/static/demo/platform-storage.js", timeout=5)
     assert js.status_code == 200 and "lti.put_data" in js.text
+
+
+def test_favicon_and_its_link_are_served(http: requests.Session, lms: DemoSettings) -> None:
+    home = http.get(lms.base_url + "/", timeout=5).text
+    assert 'rel="icon" href="/static/demo/favicon.svg"' in home
+    svg = http.get(lms.base_url + "/static/demo/favicon.svg", timeout=5)
+    assert svg.status_code == 200 and svg.headers["Content-Type"].startswith("image/svg+xml")
+    ico = http.get(lms.base_url + "/favicon.ico", timeout=5)
+    assert ico.status_code == 200 and ico.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+
+
+def test_a_page_in_the_tool_frame_shows_a_demo_tag_not_a_second_banner(
+    http: requests.Session, lms: DemoSettings
+) -> None:
+    whole = http.post(lms.base_url + "/launch", data={"user": "nobody"}, timeout=5)
+    framed = http.post(lms.base_url + "/launch", data={"user": "nobody"}, timeout=5,
+                       headers={"Sec-Fetch-Dest": "iframe"})
+    assert whole.status_code == framed.status_code == 400
+    assert 'class="demo-banner"' in whole.text and 'class="demo-tag"' not in whole.text
+    assert 'class="demo-banner"' not in framed.text and 'class="demo-tag"' in framed.text
+    assert "DÉMO" in framed.text and "DEMO" in framed.text  # still marked as a demo
 
 
 def test_page_launch_button_redirects_the_frame_to_the_tool_login(
@@ -1095,7 +1117,7 @@ def test_iframe_launch_in_chromium(lms: DemoSettings, fake_tool: FakeTool) -> No
             page = browser.new_page()
             page.goto(lms.base_url + "/")
             page.select_option("#launch-locale", "en")
-            page.locator("tr[data-link-id='rl-niveau-architecte'] button").first.click()
+            page.locator("li[data-link-id='rl-niveau-architecte'] button").first.click()
             page.wait_for_function(
                 "url => Array.from(window.frames).length > 0", arg=fake_tool.base_url
             )

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.launch.test_launch_security import assert_refused, learner_count
-from tests.support.minted import TOOL_URL, MintedPlatform, minted_platform
+from tests.support.minted import TOOL_URL, MintedPlatform, landing, minted_platform
 
 COOKIE_PREFIX = "lti1p3_state_"
 FIELD = "lti_storage_binding"
@@ -64,7 +64,7 @@ def test_storage_proof_for_a_login_that_did_not_use_storage_is_refused(
     # The attacker logs in (no Platform Storage), knows the cookie's value, and makes a victim's
     # browser (no cookie) post id_token + state + that value as the storage proof.
     auth = platform.login(client)
-    known = _cookie_binding(client, auth["state"])
+    known = _cookie_binding(client, auth["nonce"])
     token = platform.sign(platform.claims(auth))
     victim = _fresh_client(app)
     response = victim.post("/lti/launch", data={"id_token": token, "state": auth["state"],
@@ -92,7 +92,7 @@ def test_the_cookie_value_is_not_a_storage_proof(
     app: Any, client: Any, platform: MintedPlatform
 ) -> None:
     auth, _value = _storage_login(client, platform)
-    known = _cookie_binding(client, auth["state"])
+    known = _cookie_binding(client, auth["nonce"])
     token = platform.sign(platform.claims(auth))
     response = _fresh_client(app).post(
         "/lti/launch", data={"id_token": token, "state": auth["state"], FIELD: known},
@@ -114,7 +114,7 @@ def test_storage_proof_from_our_own_page_launches(
         "Content-Security-Policy"]
     response = browser.post("/lti/launch", data={"id_token": token, "state": auth["state"],
                                                  FIELD: value}, headers={"Origin": TOOL_URL})
-    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    assert response.status_code in (200, 303), response.get_data(as_text=True)[:500]
     assert learner_count(app) == 1
 
 
@@ -174,8 +174,8 @@ def test_launched_page_may_be_framed_by_its_platform_only(
     return_url = "https://school.example.test/courses/1/return"
     response = platform.launch(client, lti_launch_presentation={"locale": "fr-CA",
                                                                 "return_url": return_url})
-    assert response.status_code == 303
-    page = client.get(response.headers["Location"])
+    assert response.status_code in (200, 303)
+    page = client.get(landing(response))
     assert page.status_code == 200
     csp = page.headers["Content-Security-Policy"]
     ancestors = re.search(r"frame-ancestors ([^;]+)", csp).group(1).split()  # type: ignore[union-attr]

@@ -1,6 +1,7 @@
 """The nonce is single-use across workers: two app instances (two gunicorn workers, or two hosts)
 share Redis; a launch completed on one is refused when replayed on the other. Also with the
-database store (no REDIS_URL), two instances sharing the database."""
+database ledger (no REDIS_URL), two instances sharing the database. The login state itself is
+stateless (signed), so any worker can serve the launch of a login served by another."""
 
 from __future__ import annotations
 
@@ -34,21 +35,21 @@ def test_replay_on_another_worker_is_refused(
             browser = _client(worker_a)
             auth = platform.login(browser)  # login served by worker A
             token = platform.sign(platform.claims(auth))
-            cookie = browser.get_cookie("lti1p3_state_" + auth["state"], path="/lti/")
+            cookie = browser.get_cookie("lti1p3_state_" + auth["nonce"], path="/lti/")
             assert cookie is not None
-            if redis_url:
-                assert backends.redis_client().exists("lti:login:" + auth["state"])
-            # The launch lands on worker B: the login record is shared.
+            # The launch lands on worker B: it needs nothing worker A stored.
             on_b = _client(worker_b)
             on_b.set_cookie(cookie.key, cookie.value, path="/lti/")
             first = on_b.post("/lti/launch", data={"id_token": token, "state": auth["state"]})
-            assert first.status_code == 303
+            assert first.status_code in (200, 303)
             # Replayed on worker A with the same cookie, token and state: refused.
             again = _client(worker_a)
             again.set_cookie(cookie.key, cookie.value, path="/lti/")
             replay = again.post("/lti/launch", data={"id_token": token, "state": auth["state"]})
             assert replay.status_code == 400
-            assert 'data-error-code="unknown_state"' in replay.get_data(as_text=True)
+            assert 'data-error-code="nonce_used"' in replay.get_data(as_text=True)
+            if redis_url:
+                assert backends.redis_client().exists("lti:nonce:" + auth["nonce"])
     finally:
         _truncate(worker_a)
         if redis_url:
@@ -57,24 +58,46 @@ def test_replay_on_another_worker_is_refused(
             app.extensions["db_engine"].dispose()
 
 
-def test_concurrent_consumers_get_the_record_once(
-    database_url: str, keys_dir: Any, tmp_path: Any
+@pytest.mark.parametrize("store", ["redis", "database"])
+def test_concurrent_consumers_get_the_nonce_once(
+    database_url: str, keys_dir: Any, tmp_path: Any, store: str
 ) -> None:
-    """Many threads racing to consume one Redis login record: exactly one wins."""
-    import threading
+    """Two processes racing to consume one nonce, many times over: exactly one wins each time."""
+    import multiprocessing
+    import time
 
-    from lti_tool.launch.login_state import RedisLoginStates
+    redis_url = backends.REDIS_URL if store == "redis" else None
+    if redis_url:
+        backends.redis_client().flushdb()
+    app = create_app(make_settings(database_url, redis_url, keys_dir, tmp_path))
+    nonces = [f"race-{i}" for i in range(20)]
+    try:
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(2) as pool:
+            args = [(database_url, redis_url, str(keys_dir), str(tmp_path), nonces, int(time.time()) + 60)]
+            results = pool.starmap(_consume_all, args * 2)
+        for i in range(len(nonces)):
+            assert results[0][i] + results[1][i] == 1, (i, results)
+    finally:
+        _truncate(app)
+        app.extensions["db_engine"].dispose()
+        if redis_url:
+            backends.redis_client().flushdb()
 
-    client = backends.redis_client()
-    store = RedisLoginStates(client)
-    store.save("race-state", {"nonce": "n"}, 60)
-    results: list[Any] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(store.consume("race-state")))
-        for _ in range(16)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sum(r is not None for r in results) == 1
+
+def _consume_all(database_url: str, redis_url: str | None, keys_dir: str, tmp_path: str,
+                 nonces: list[str], expires_at: int) -> list[int]:
+    """In another process: consume each nonce in its own transaction, as a launch does."""
+    from pathlib import Path
+
+    from lti_tool.db import get_session
+    from lti_tool.launch.wiring import nonces as ledger
+
+    app = create_app(make_settings(database_url, redis_url, Path(keys_dir), Path(tmp_path)))
+    won = []
+    for nonce in nonces:
+        with app.test_request_context():
+            won.append(int(ledger().consume(nonce, expires_at)))
+            get_session().commit()
+    app.extensions["db_engine"].dispose()
+    return won

@@ -117,6 +117,10 @@ class MintedPlatform:
         }
         params = {k: v for k, v in params.items() if v is not None}
         response = client.get("/lti/login", query_string=params)
+        return self.login_answer(response)
+
+    def login_answer(self, response: Any) -> dict[str, str]:
+        """The authentication request the tool's login redirected to (state, nonce, hints…)."""
         assert response.status_code == 302, response.get_data(as_text=True)[:500]
         query = parse_qs(urlsplit(response.headers["Location"]).query)
         return {k: v[0] for k, v in query.items()}
@@ -197,3 +201,12 @@ def minted_platform(app: Any, **kwargs: Any) -> Iterator[MintedPlatform]:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def landing(response: Any) -> str:
+    """Where a launch landed: a learner's first page comes in the launch response (200, its URL in
+    Content-Location); the instructor and deep-linking pages after a 303."""
+    if response.status_code == 200:
+        return str(response.headers["Content-Location"])
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    return str(response.headers["Location"])
