@@ -32,9 +32,7 @@ def test_catalogue_complete_and_compiled(po_path: Path) -> None:
 
 
 def test_french_page_is_french(client, app) -> None:  # type: ignore[no-untyped-def]
-    from tests.support.minted import minted_platform
-
-    from tests.support.minted import landing
+    from tests.support.minted import landing, minted_platform
 
     with minted_platform(app) as platform:
         location = landing(platform.launch(client))

@@ -62,8 +62,8 @@ def award_if_eligible(session: Session, learner_id: int, *, level: Level, now: d
     """Award the learner if they are eligible and have no award yet. Returns the award this call
     created, or None (not eligible, or awarded before — by this request or another). `issuer`
     defaults to the configured BADGE_ISSUER. Flushes, never commits."""
-    if _has_award(session, learner_id):
-        return None  # the common case after the award: no rules to run
+    if not _may_become_eligible(session, learner_id):
+        return None  # awarded already, or no reflection submitted yet: no rules to run
     from lti_tool.badges import eligibility, facts
 
     gathered = facts.facts_for(session, learner_id, level=level, now=now)
@@ -98,10 +98,15 @@ def record_award(session: Session, learner_id: int, *, now: datetime, issuer: st
     return session.get(Award, award_id)
 
 
-def _has_award(session: Session, learner_id: int) -> bool:
-    return session.execute(
-        select(Award.id).where(Award.learner_id == learner_id, Award.achievement == ACHIEVEMENT)
-    ).first() is not None
+def _may_become_eligible(session: Session, learner_id: int) -> bool:
+    """Without the award yet, and with reflections submitted (a condition of eligibility,
+    BADGES.md): one round trip, so that finishing a case before the reflections — most
+    completions — does not gather the facts for nothing (issue 11: it was most of the CPU and
+    round trips of a finishing step)."""
+    submitted = exists().where(ReflectionAnswer.learner_id == learner_id,
+                               ReflectionAnswer.submitted_at.is_not(None))
+    awarded = exists().where(Award.learner_id == learner_id, Award.achievement == ACHIEVEMENT)
+    return bool(session.execute(select(submitted & ~awarded)).scalar())
 
 
 def reevaluate(session: Session, *, territory_id: int | None = None,

@@ -32,7 +32,7 @@ from lti_tool.cases import engine, service
 from lti_tool.cases.engine import CaseState
 from lti_tool.cases.loader import app_level
 from lti_tool.cases.model import Case, Decision, Level, Text
-from lti_tool.db import get_session, utcnow
+from lti_tool.db import get_session, read_only, utcnow
 from lti_tool.errors import Bilingual
 from lti_tool.grading import service as grading
 from lti_tool.grading.review import returned_comment
@@ -404,6 +404,7 @@ def start(case_id: str) -> Any:
 
 
 @bp.get("/attempts/<int:attempt_id>")
+@read_only  # no BEGIN/COMMIT: two round trips fewer per page (db.py, issue 11)
 @require_viewer
 def attempt(attempt_id: int) -> Any:
     """The attempt's current screen: the consequence not yet dismissed, the decision, or the
@@ -489,6 +490,7 @@ def _refuse_restarted(row: Attempt) -> None:
 
 
 @bp.get("/attempts/<int:attempt_id>/debrief")
+@read_only  # no BEGIN/COMMIT: two round trips fewer per page (db.py, issue 11)
 @require_viewer
 def debrief(attempt_id: int) -> Any:
     level = _level()

@@ -106,6 +106,35 @@ def test_eligible_learner_gets_one_award_and_one_outbox_message(app: Any) -> Non
     assert counts(app) == (1, 1)
 
 
+def test_before_the_reflections_a_completion_checks_one_statement_and_awards_no_one(
+        app: Any) -> None:
+    """Finishing a case before the reflections (most completions) costs one round trip, not the
+    gathering of every fact (issue 11), and awards no one."""
+    from sqlalchemy import event
+
+    from lti_tool.models import ReflectionAnswer
+
+    w = build_world(app)
+    with app.app_context():
+        with app.extensions["db_sessionmaker"]() as session:
+            session.query(ReflectionAnswer).filter_by(learner_id=w.learners[0]).update(
+                {"submitted_at": None})
+            session.commit()
+    statements: list[str] = []
+    engine = app.extensions["db_engine"]
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert award_if_eligible(app, w.learners[0]) is None
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+    assert counts(app) == (0, 0)
+
+
 def test_unverified_agreement_awards_no_one_until_recorded_then_once(app: Any) -> None:
     w = build_world(app, 2, verified=False)
     assert award_if_eligible(app, w.learners[0]) is None
