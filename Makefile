@@ -54,9 +54,10 @@ test: test-setup lint typecheck ## every test: on SQLite, then on PostgreSQL + R
 	LTI_TEST_BACKEND=sqlite $(BIN)/pytest -q
 	LTI_TEST_BACKEND=postgres $(BIN)/pytest -q
 
-bench: setup ## launch and case-step benchmarks (prints figures)
+bench: setup ## launch, case-step, grading and page benchmarks (prints figures)
 	$(BIN)/python bench/launch.py
 	$(BIN)/python bench/cases.py
 	$(BIN)/python bench/grading.py
+	$(BIN)/python bench/pages.py
 
 .PHONY: help install setup run screenshots test-setup lint typecheck lock translations test bench

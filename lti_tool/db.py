@@ -132,10 +132,13 @@ def init_app(app: Flask, url: str) -> None:
     engine = make_engine(url)
     app.extensions["db_engine"] = engine
     app.extensions["db_sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
-    # The same pool; the connection is put in autocommit mode while the request holds it (on
-    # psycopg and sqlite3 a client-side switch, no round trip) and reset when it goes back.
-    read_maker = sessionmaker(bind=engine.execution_options(isolation_level="AUTOCOMMIT"),
-                              expire_on_commit=False)
+    # The same pool; on PostgreSQL the connection is put in autocommit mode while the request
+    # holds it (a client-side switch in psycopg, no round trip) and reset when it goes back. On
+    # SQLite (in-process, no round trip to save) the switch costs more than it saves (measured
+    # +0.2 ms a page): there the read-only session keeps the default mode and only refuses writes.
+    read_bind = (engine if engine.dialect.name == "sqlite"
+                 else engine.execution_options(isolation_level="AUTOCOMMIT"))
+    read_maker = sessionmaker(bind=read_bind, expire_on_commit=False)
     _refuse_writes(read_maker)
     app.extensions["db_read_sessionmaker"] = read_maker
     app.dispatch_request = _dispatch_retrying_once(app.dispatch_request)  # type: ignore[method-assign]

@@ -38,9 +38,9 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from lti_tool import framing, http, page_token
 from lti_tool.db import get_session
-from lti_tool.errors import Bilingual
+from lti_tool.errors import Bilingual, error_lang
 from lti_tool.launch import claims as c
-from lti_tool.launch import id_token, login_state
+from lti_tool.launch import login_state
 from lti_tool.launch.login_state import purge_now_and_then
 from lti_tool.launch.registry import cached_registration_and_deployment, require_active
 from lti_tool.launch.services import activity_of, record_launch
@@ -383,7 +383,8 @@ def _state_not_bound(exc: StateNotBound) -> Any:
     first-party one (issue 10, 8b). The restart is a new login with the original parameters;
     nothing of this refused launch is reused."""
     log.warning("refused %s %s: %s [400] %s", request.method, request.path, exc.code, exc.detail)
-    lang = _learner_lang()
+    lang = error_lang()
+    g.locale = lang  # the page's chrome (base.html) in the learner's language
     page = Response(render_template(
         "launch/continue_in_new_window.html",
         code=exc.code,
@@ -392,20 +393,6 @@ def _state_not_bound(exc: StateNotBound) -> Any:
     ), status=400)
     page.headers["Cache-Control"] = "no-store"
     return page
-
-
-def _learner_lang() -> str:
-    """The launch's locale if the (not yet verified) id_token names one, else Accept-Language:
-    only the order of the two languages on a refusal page depends on it."""
-    try:
-        body = id_token.parse(request.form.get("id_token", "")).body
-        presentation = body.get(c.LAUNCH_PRESENTATION)
-        locale = presentation.get("locale") if isinstance(presentation, dict) else body.get("locale")
-        if isinstance(locale, str) and locale[:2].lower() in ("fr", "en"):
-            return locale[:2].lower()
-    except id_token.TokenFormatError:
-        pass
-    return request.accept_languages.best_match(["fr", "en"]) or "fr"
 
 
 @bp.get("/.well-known/jwks.json")

@@ -82,7 +82,7 @@ def test_submitting_it_at_top_level_completes_a_launch(app: Any, platform: Minte
 
 def test_the_learners_language_comes_first(app: Any, platform: MintedPlatform) -> None:
     def order(page: str) -> list[str]:
-        return re.findall(r'<section class="error-lang" lang="(\w+)">\s*<h(\d)>', page)
+        return re.findall(r'<section class="error-text error-lang" lang="(\w+)">\s*<h(\d)', page)
 
     _, french = _refused_in_frame(app, platform, locale="fr-CA")
     assert order(french) == [("fr", "1"), ("en", "2")]
