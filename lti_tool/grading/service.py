@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, select, text
+from sqlalchemy import bindparam, case, func, select, text
 from sqlalchemy.orm import Session
 
 from lti_tool.cases import progress
@@ -215,12 +215,8 @@ def enqueue(session: Session, topic: str, key: str, ref_id: int, now: datetime) 
     receiver is still down, and a new score must not reset the backoff. A row that was sent or had
     failed starts over (attempts 0, due now, the previous error cleared).
     """
-    dialect = session.get_bind().dialect.name
-    session.execute(_enqueue_statement(dialect), {
+    session.execute(_enqueue_statement(session.get_bind().dialect.name), {
         "topic": topic, "key": key, "ref_id": ref_id, "now": now})
-    if dialect == "postgresql":
-        # Delivered at commit: separate `lti-tool worker` processes LISTEN and pick it up at once.
-        session.execute(text("SELECT pg_notify('lti_outbox', '')"))
 
 
 @functools.cache
@@ -241,13 +237,18 @@ def _enqueue_statement(dialect: str) -> Any:
     def keep(column: str) -> Any:
         return case((was_pending, table.c[column]), else_=stmt.excluded[column])
 
-    return stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=["topic", "key"],
         set_={"ref_id": stmt.excluded.ref_id, "status": PENDING, "attempts": keep("attempts"),
               "available_at": keep("available_at"),
               "last_status": case((was_pending, table.c.last_status), else_=None),
               "last_error": case((was_pending, table.c.last_error), else_=None),
               "done_at": None, "updated_at": stmt.excluded.updated_at})
+    if dialect == "postgresql":
+        # The NOTIFY rides on the upsert (one round trip, not two). Delivered at commit: separate
+        # `lti-tool worker` processes LISTEN and pick the row up at once.
+        return upsert.returning(func.pg_notify("lti_outbox", ""))
+    return upsert
 
 
 def _take_turn(session: Session, learner_id: int, resource_link_id: int) -> None:

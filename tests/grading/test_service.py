@@ -409,3 +409,40 @@ def test_two_concurrent_completions_take_turns(sessions: Any, world: World,
     assert (first.score_given, second.score_given) == (33.33, 66.67)
     (message,) = outbox(db)
     assert message.ref_id == second.id
+
+
+def test_enqueue_notifies_the_listening_workers_at_commit() -> None:
+    """On PostgreSQL the enqueue's upsert carries the NOTIFY that wakes `lti-tool worker`
+    (LISTEN lti_outbox): sent at commit, not before, and not for a rolled-back transaction. Run on
+    a throw-away PostgreSQL database in both passes of the suite (SQLite has no NOTIFY)."""
+    import psycopg
+    from sqlalchemy.orm import sessionmaker
+
+    from lti_tool.cli import upgrade_database
+    from lti_tool.db import make_engine
+    from tests import backends
+
+    with backends.fresh_postgres_database() as url:
+        upgrade_database(url)
+        engine = make_engine(url)
+        listener = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"),
+                                   autocommit=True)
+        try:
+            listener.execute("LISTEN lti_outbox")
+            make = sessionmaker(bind=engine)
+
+            def heard() -> int:
+                return sum(1 for _ in listener.notifies(timeout=0.5, stop_after=1))
+
+            with make() as session:
+                grading.enqueue(session, "ags.score", "1:1", 1, T0)
+                session.rollback()
+            assert heard() == 0
+            with make() as session:
+                grading.enqueue(session, "ags.score", "1:1", 1, T0)
+                assert heard() == 0  # not before the commit
+                session.commit()
+            assert heard() == 1
+        finally:
+            listener.close()
+            engine.dispose()
