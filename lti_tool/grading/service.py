@@ -228,7 +228,7 @@ def _enqueue_statement(dialect: str) -> Any:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    now = bindparam("now")
+    now: Any = bindparam("now")
     stmt = insert(table).values(
         topic=bindparam("topic"), key=bindparam("key"), ref_id=bindparam("ref_id"),
         status=PENDING, attempts=0, available_at=now, created_at=now, updated_at=now)
