@@ -113,6 +113,18 @@ def _unsign(token: str) -> Any:
         raise ValueError("page token encoding") from exc
 
 
+def unverified_locale(token: str) -> str | None:
+    """The locale a token names, its signature not checked: only for choosing the language of the
+    page that refuses it (errors.py)."""
+    payload = token.partition(".")[0][:4096]
+    try:
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    locale = data[6] if isinstance(data, list) and len(data) > 6 else None  # the order of `issue`
+    return locale if locale in ("fr", "en") else None
+
+
 def issue(viewer: Viewer) -> str:
     return _sign(
         [
