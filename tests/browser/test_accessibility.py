@@ -204,8 +204,8 @@ def test_learner_pages(page: Page, tool: ToolServer, lms: DemoSettings, auditor:
     expect(player.frame.locator("h1")).to_have_text(ui("Reflection questions", "fr"))
     check("reflections, empty")
     reflections_url = lms_page.tool_frame().url
-    # A refused submission (answers too short) is only shown as the POST's answer: in French in
-    # the iframe, in English in a tab of its own.
+    # A refused submission (answers too short), after its redirect to the reflections page: in
+    # French in the iframe, in English in a tab of its own.
     submit_too_short(player.frame, level, "Trop court.")
     auditor.in_frame(lms_page.tool_frame(), "reflections, refused submission [fr]")
     tab = auditor.tab
