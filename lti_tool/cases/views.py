@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from lti_tool.badges.awards import award_if_eligible
+from lti_tool.cases import blank_home
 from lti_tool.cases import debrief as debrief_data
 from lti_tool.cases import engine, service
 from lti_tool.cases.engine import CaseState
@@ -256,7 +257,9 @@ def screen_position(case: Case, row: Any) -> tuple[int, int]:
 def level_home() -> Any:
     level = _level()
     session = get_session()
-    attempts = service.learner_attempts(session, g.viewer.learner_id)
+    # A learner the launch has just created (launch/views.py) has nothing any query could find.
+    new = g.get("new_learner") == g.viewer.learner_id
+    attempts = [] if new else service.learner_attempts(session, g.viewer.learner_id)
     progress = service.level_progress(level, attempts)
     single = _single_case(level)
     shown = [level.cases[single]] if single else list(level.cases.values())
@@ -269,7 +272,7 @@ def level_home() -> Any:
     badge_shown = _badge_shown()
     # Read once: the badge facts count the submitted answers even while the reflections are closed.
     stored = (service.reflection_answers(session, g.viewer.learner_id)
-              if is_open or badge_shown else {})
+              if (is_open or badge_shown) and not new else {})
     answers = stored if is_open else {}
     submitted = [a.submitted_at for a in answers.values() if a.submitted_at is not None]
     reflections_done = service.reflections_submitted(level, answers)
@@ -277,16 +280,28 @@ def level_home() -> Any:
     # Complete: every case shown passed and, for the whole level, the reflections submitted.
     complete = (all(progress[c.id].status == "passed" for c in shown)
                 and (single is not None or reflections_done))
-    return render_template(
-        "cases/level.html", level=level, cases=shown, progress=progress, positions=positions,
-        single=single, reflections_open=is_open, result=_result(level, attempts, answers),
-        reflections_done=reflections_done, complete=complete,
-        last_submitted=max(submitted) if submitted else None, passed_count=passed_count,
-        resume=next((progress[c.id].current for c in shown if progress[c.id].current), None),
-        next_case=next((c for c in shown if progress[c.id].status != "passed"), None),
-        badge=_badge_conditions(level, attempts, stored) if badge_shown else None,
-        pass_percent=int(engine.PASS_THRESHOLD * 100),
-    )
+    result = _result(level, attempts, answers, new=new)
+    badge = _badge_conditions(level, attempts, stored) if badge_shown else None
+
+    def page() -> str:
+        return render_template(
+            "cases/level.html", level=level, cases=shown, progress=progress, positions=positions,
+            single=single, reflections_open=is_open, result=result,
+            reflections_done=reflections_done, complete=complete,
+            last_submitted=max(submitted) if submitted else None, passed_count=passed_count,
+            resume=next((progress[c.id].current for c in shown if progress[c.id].current), None),
+            next_case=next((c for c in shown if progress[c.id].status != "passed"), None),
+            badge=badge, pass_percent=int(engine.PASS_THRESHOLD * 100),
+        )
+
+    if (not attempts and not stored and (result is None or result.newest is None)
+            and request.args.keys() <= {"t", "lang"}):
+        # Nothing of the learner's on the page: the shared page (blank_home.py), keyed by every
+        # other input the template reads (an extra query argument would be in the language link).
+        key = (current_lang(), single, g.viewer.role, result,
+               (badge["facts"], badge["since"]) if badge else None)
+        return blank_home.render(key, page)
+    return page()
 
 
 def _badge_shown() -> bool:
@@ -343,7 +358,7 @@ class Result:
 
 
 def _result(level: Level, attempts: Sequence[Attempt],
-            answers: Mapping[str, ReflectionAnswer]) -> Result | None:
+            answers: Mapping[str, ReflectionAnswer], *, new: bool = False) -> Result | None:
     viewer = g.viewer
     if viewer.role != grading.LEARNER or viewer.resource_link_pk is None:
         return None
@@ -355,7 +370,7 @@ def _result(level: Level, attempts: Sequence[Attempt],
                                   answers=answers)
     if not link.gradable:
         return Result(score, "not_gradable", None, None)
-    newest = grading.newest_score(session, viewer.learner_id, link.id)
+    newest = None if new else grading.newest_score(session, viewer.learner_id, link.id)
     if newest is None:
         return Result(score, "none", None, None)
     # A 409 answer (superseded) means the LMS already holds a score at least as recent.

@@ -27,6 +27,9 @@ class RecordedLaunch:
     learner_id: int
     course_id: int | None
     resource_link_pk: int | None
+    # The learner row was created by this launch: nothing of theirs exists yet (the level home
+    # skips the queries that could only find nothing).
+    new_learner: bool = False
 
 
 _UPSERT_LEARNER = (
@@ -35,7 +38,8 @@ _UPSERT_LEARNER = (
     ":email, :locale, :now, :now) ON CONFLICT (platform_id, sub) DO UPDATE SET "
     "name = excluded.name, given_name = excluded.given_name, family_name = excluded.family_name, "
     "email = excluded.email, locale = excluded.locale, last_launch_at = excluded.last_launch_at "
-    "RETURNING id"
+    # Both stamps are this launch's only when the row was just inserted (both engines).
+    "RETURNING id, created_at = last_launch_at"
 )
 # The NRPS URL is kept from the newest launch that carried one (a launch without the claim, e.g.
 # from a placement that does not grant NRPS, must not erase it): the roster outlives the token.
@@ -84,21 +88,20 @@ def record_launch(
     sql = HotSQL.of(session)
     now = utcnow()
     stamp = sql.at(now)
-    learner_id = _id(
-        sql.one(
-            _UPSERT_LEARNER,
-            {
-                "platform_id": registration.id,
-                "sub": ctx.sub,
-                "name": ctx.name,
-                "given_name": ctx.given_name,
-                "family_name": ctx.family_name,
-                "email": ctx.email,
-                "locale": ctx.locale,
-                "now": stamp,
-            },
-        )
+    learner = sql.one(
+        _UPSERT_LEARNER,
+        {
+            "platform_id": registration.id,
+            "sub": ctx.sub,
+            "name": ctx.name,
+            "given_name": ctx.given_name,
+            "family_name": ctx.family_name,
+            "email": ctx.email,
+            "locale": ctx.locale,
+            "now": stamp,
+        },
     )
+    learner_id, new_learner = _id(learner), bool(learner and learner[1])
     # Badges: the organisation the launch names (custom parameter `sexto_organisation`), kept only
     # where the registration allows it; one statement, and only when the parameter is there.
     record_launch_organisation(session, learner_id=learner_id, platform_id=registration.id,
@@ -154,7 +157,7 @@ def record_launch(
     # only where this deployment requires it; then the award rules run again.
     record_launch_explorer(session, learner_id=learner_id, deployment_pk=deployment_pk,
                            custom=ctx.custom, now=now)
-    return RecordedLaunch(ctx, learner_id, course_id, link_pk)
+    return RecordedLaunch(ctx, learner_id, course_id, link_pk, new_learner)
 
 
 def _id(row: tuple[Any, ...] | None) -> int:

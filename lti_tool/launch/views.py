@@ -293,7 +293,7 @@ def launch() -> Any:
         response = _first_page(endpoint, viewer, token, page_token.Identity(
             ctx.name or " ".join(p for p in (ctx.given_name, ctx.family_name) if p) or None,
             ctx.context_title,
-        ) if ctx.context_title else None)
+        ) if ctx.context_title else None, recorded.new_learner)
     else:
         response = redirect(url_for(endpoint, t=token), code=303)
     response.delete_cookie(
@@ -308,7 +308,8 @@ def launch() -> Any:
 
 
 def _first_page(
-    endpoint: str, viewer: page_token.Viewer, token: str, identity: page_token.Identity | None
+    endpoint: str, viewer: page_token.Viewer, token: str, identity: page_token.Identity | None,
+    new_learner: bool,
 ) -> WerkzeugResponse:
     """The landing page, rendered into the launch response by its own view function, in a request
     context made to look like the GET a 303 would have led to (its URL, its blueprint, its
@@ -330,6 +331,8 @@ def _first_page(
     }
     if identity is not None:
         g.page_token_live = {viewer: identity}
+    if new_learner:
+        g.new_learner = viewer.learner_id
     with current_app.request_context(environ):
         view: Any = current_app.view_functions[endpoint]
         response = current_app.make_response(view())
