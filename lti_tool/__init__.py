@@ -73,5 +73,8 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(embedded_badges_bp)
     # Browsers ask every site for /favicon.ico, whatever its pages link: the icon, not a 404.
     app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.ico"))
+    from lti_tool.launch import hot_path
+
+    hot_path.init_app(app)  # the login's common answer, before Flask (issue 11)
 
     return app

@@ -84,14 +84,22 @@ def frame_ancestors() -> str:
     return " ".join(["'self'", *origins])
 
 
+def unframed_headers(response: Any) -> Any:
+    """JSON, scripts, styles, redirects (never rendered): nothing to frame. Also what the hot path
+    (launch/hot_path.py) sets on the login's redirect, which does not go through Flask."""
+    response.headers["Content-Security-Policy"] = f"{BASE_POLICY}; frame-ancestors 'none'"
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
 def init_app(app: Flask) -> None:
     @app.after_request
     def _security_headers(response: Any) -> Any:
         if "Content-Security-Policy" in response.headers:
             pass
         elif response.mimetype != "text/html" or 300 <= response.status_code < 400:
-            # JSON, scripts, styles, redirects (never rendered): nothing to frame.
-            response.headers["Content-Security-Policy"] = f"{BASE_POLICY}; frame-ancestors 'none'"
+            unframed_headers(response)
         else:
             try:
                 ancestors = frame_ancestors()

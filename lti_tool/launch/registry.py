@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app, has_app_context
+from flask import Flask, current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -105,11 +105,24 @@ _CACHE_MAX = 4096
 _CacheKey = tuple[str, str | None, str | None]
 
 
-def _cache() -> dict[_CacheKey, tuple[float, Registration, int | None]]:
+def _cache(app: Flask | None = None) -> dict[_CacheKey, tuple[float, Registration, int | None]]:
     """One cache per app (tests build several apps in one process, on databases they reset)."""
-    if not has_app_context():
-        return {}
-    return current_app.extensions.setdefault("registration_cache", {})  # type: ignore[no-any-return]
+    if app is None:
+        if not has_app_context():
+            return {}
+        app = current_app
+    return app.extensions.setdefault("registration_cache", {})  # type: ignore[no-any-return]
+
+
+def peek_registration_and_deployment(
+    app: Flask, issuer: str, client_id: str | None, deployment_id: str | None
+) -> tuple[Registration, int | None] | None:
+    """The cached answer of `cached_registration_and_deployment`, without an app context or a
+    database (launch/hot_path.py); None when it is not in memory."""
+    hit = _cache(app).get((issuer, client_id, deployment_id))
+    if hit is None or hit[0] <= time.monotonic():
+        return None
+    return hit[1], hit[2]
 
 
 def cached_registration_and_deployment(

@@ -34,6 +34,7 @@ from flask import (
 )
 from markupsafe import escape
 from sqlalchemy.exc import IntegrityError
+from werkzeug.utils import redirect as redirect_to
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from lti_tool import framing, http, page_token
@@ -42,7 +43,11 @@ from lti_tool.errors import Bilingual, error_lang
 from lti_tool.launch import claims as c
 from lti_tool.launch import login_state
 from lti_tool.launch.login_state import purge_now_and_then
-from lti_tool.launch.registry import cached_registration_and_deployment, require_active
+from lti_tool.launch.registry import (
+    Registration,
+    cached_registration_and_deployment,
+    require_active,
+)
 from lti_tool.launch.services import activity_of, record_launch
 from lti_tool.launch.validation import LaunchDeps, StateNotBound, ToolMessageLaunch, refuse
 from lti_tool.launch.wiring import key_cache, nonces, tool_keys
@@ -73,6 +78,19 @@ def _params() -> dict[str, str]:
 def login() -> Any:
     params = _params()
     settings = current_app.extensions["settings"]
+
+    def lookup(iss: str, client_id: str | None, deployment: str | None) -> Any:
+        # From memory for a few seconds (registry.py): the login does no I/O at all.
+        return cached_registration_and_deployment(get_session(), iss, client_id, deployment)
+
+    registration = checked_login(params, settings, lookup)
+    return login_response(params, settings, registration)
+
+
+def checked_login(params: dict[str, str], settings: Any, lookup: Any) -> Registration:
+    """Every check of a login request; raises the refusal. `lookup(iss, client_id, deployment)`
+    gives (registration, deployment pk) as `cached_registration_and_deployment` does. Shared with
+    the hot path (hot_path.py), which passes what it found in memory."""
     iss, login_hint = params.get("iss", ""), params.get("login_hint", "")
     target = params.get("target_link_uri", "")
     if not iss or not login_hint:
@@ -91,10 +109,7 @@ def login() -> Any:
         )
     client_id = params.get("client_id") or None
     deployment_hint = params.get("lti_deployment_id")
-    # From memory for a few seconds (registry.py): the login does no I/O at all.
-    registration, deployment_pk = cached_registration_and_deployment(
-        get_session(), iss, client_id, deployment_hint
-    )
+    registration, deployment_pk = lookup(iss, client_id, deployment_hint)
     if registration is None:
         raise refuse(
             "unknown_platform",
@@ -144,6 +159,17 @@ def login() -> Any:
             detail=f"unknown deployment {deployment_hint!r}",
             status=403,
         )
+    return registration  # type: ignore[no-any-return]
+
+
+def login_response(
+    params: dict[str, str], settings: Any, registration: Registration
+) -> WerkzeugResponse:
+    """The answer to a checked login: the redirect to the platform's authorization endpoint (or,
+    when the platform offers its storage, the page that stores the browser binding there), with
+    the state's cookie. Needs a Flask context only for the storage page."""
+    iss, login_hint = params["iss"], params["login_hint"]
+    target = params.get("target_link_uri", "")
     storage_target = params.get("lti_storage_target") or None
     # Stateless: the state is signed and carries what the launch checks (login_state.py).
     state, login = login_state.issue(
@@ -184,7 +210,7 @@ def login() -> Any:
         )
         response.headers["Cache-Control"] = "no-store"
     else:
-        response = redirect(auth_url, code=302)
+        response = redirect_to(auth_url, code=302)
     response.set_cookie(
         COOKIE_PREFIX + nonce,
         login_state.binding(settings.secret_key, state, "cookie"),
