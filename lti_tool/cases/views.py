@@ -27,9 +27,8 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from lti_tool.badges.awards import award_if_eligible
-from lti_tool.cases import blank_home
+from lti_tool.cases import blank_home, engine, service
 from lti_tool.cases import debrief as debrief_data
-from lti_tool.cases import engine, service
 from lti_tool.cases.engine import CaseState
 from lti_tool.cases.loader import app_level
 from lti_tool.cases.model import Case, Decision, Level, Text

@@ -82,7 +82,7 @@ def test_a_shared_page_is_the_page_the_template_renders_for_each_learner(
     pages = app.extensions["blank_home_pages"]
     assert len(pages) == 1  # one shared page served both
 
-    for response, other in ((first, "Première"), (second, "Deux")):
+    for response in (first, second):
         url = response.headers["Content-Location"]
         launched = _without_script(response.get_data(as_text=True))
         shared = Page(client.get(url))  # a later visit, still blank: the shared page again
