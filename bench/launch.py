@@ -15,7 +15,9 @@ Both servers run at once, one worker each, pinned to core 0 (`taskset`); this dr
 …) so that whatever else the machine does falls on both alike; each round counts the server's CPU
 time (utime + stime of the server's whole process tree, from /proc) over its launches. Printed, per
 backend and server: CPU per launch of each (median and min–max over the rounds) and the ratio
-reference / tool per pair of rounds (median and min–max): above 1 the tool costs less.
+reference / tool per pair of rounds (median and min–max): above 1 the tool costs less. With
+`--floor`, each round also measures bench/floor_app.py, a bare WSGI app giving constant answers of
+the same shape: what the server and the connections cost per launch whatever the app does.
 """
 
 from __future__ import annotations
@@ -312,6 +314,9 @@ class Server:
             env.update(BENCH_ISSUER=ISSUER, BENCH_CLIENT_ID=CLIENT_ID, BENCH_JWKS_URL=jwks_url,
                        BENCH_DEPLOYMENT=DEPLOYMENT, PYTHONPATH=str(ROOT / "bench"))
             target = "baseline_pylti1p3:create_app()"
+        elif app == "floor":
+            env.update(PYTHONPATH=str(ROOT / "bench"))
+            target = "floor_app:create_app()"
         if server == "gunicorn":
             cmd = [str(ROOT / ".venv/bin/gunicorn"), "-w", "1", "-k", "sync",
                    "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", target]
@@ -355,7 +360,7 @@ def measure(server: Server, key: Any, launches: int, concurrency: int, first: in
 
 
 def bench(backend: str, servers: list[str], rounds: int, launches: int, concurrency: int,
-          warmup: int) -> None:
+          warmup: int, floor: bool = False) -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
     from jwt.algorithms import RSAAlgorithm
 
@@ -371,12 +376,13 @@ def bench(backend: str, servers: list[str], rounds: int, launches: int, concurre
         for name in servers:
             tool = Server("tool", name, env, jwks.url)
             reference = Server("baseline", name, env, jwks.url)
+            bare = Server("floor", name, env, jwks.url) if floor else None
             try:
                 n = 0
-                for s in (tool, reference):
+                for s in (tool, reference, *([bare] if bare else [])):
                     measure(s, key, warmup, concurrency, n)
                     n += warmup
-                cpu: dict[str, list[float]] = {"tool": [], "reference": []}
+                cpu: dict[str, list[float]] = {"tool": [], "reference": [], "floor": []}
                 drivers: list[Driver] = []
                 ratios = []
                 for r in range(rounds):
@@ -390,12 +396,19 @@ def bench(backend: str, servers: list[str], rounds: int, launches: int, concurre
                         if which == "tool":
                             drivers.append(m["driver"])
                     ratios.append(cpu["reference"][-1] / cpu["tool"][-1])
+                    if bare is not None:
+                        cpu["floor"].append(measure(bare, key, launches, concurrency, n)["cpu_ms"])
+                        n += launches
             finally:
                 tool.stop()
                 reference.stop()
+                if bare is not None:
+                    bare.stop()
             print(f"\n{label}, {name} (1 worker on core 0), {rounds} rounds of {launches} launches")
-            for which in ("tool", "reference"):
+            for which in ("tool", "reference", "floor"):
                 v = cpu[which]
+                if not v:
+                    continue
                 print(f"  {which:9s} server CPU per complete launch: median {statistics.median(v):.3f} ms"
                       f"  (min {min(v):.3f}, max {max(v):.3f})")
             print(f"  ratio reference / tool: median {statistics.median(ratios):.2f}"
@@ -421,13 +434,16 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=3)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--server", choices=[*SERVERS, "both"], default="both")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure bench/floor_app.py: the server's own cost per launch")
     args = parser.parse_args()
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     servers = list(SERVERS) if args.server == "both" else [args.server]
     print("complete launches (login + launch + first page): this tool against the pylti1p3 "
           "reference, alternating rounds; server pinned to core 0, driver on core 1")
     for backend in backends:
-        bench(backend, servers, args.rounds, args.launches, args.concurrency, args.warmup)
+        bench(backend, servers, args.rounds, args.launches, args.concurrency, args.warmup,
+              args.floor)
 
 
 if __name__ == "__main__":
