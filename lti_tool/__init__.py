@@ -46,6 +46,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     from lti_tool.badges.attestation_views import bp as attestation_bp
     from lti_tool.badges.embedded.views import bp as embedded_badges_bp
     from lti_tool.cases.views import bp as cases_bp
+    from lti_tool.cases.views import shared_level_home
     from lti_tool.grading.views import bp as grading_bp
     from lti_tool.health import bp as health_bp
     from lti_tool.launch import wiring
@@ -66,6 +67,8 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         "learner": "cases.level_home", "instructor": "grading.roster",
         "deep_linking": "deep_linking.picker",
     }
+    # The learner's landing page when it needs no request (launch/views._first_page).
+    app.extensions["shared_landing_page"] = shared_level_home
     for blueprint in (health_bp, launch_bp, registration_bp, tool_config_bp, deep_linking_bp,
                       grading_bp, cases_bp,
                       registration_keys_bp, attestation_bp):

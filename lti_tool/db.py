@@ -93,6 +93,7 @@ def make_engine(url: str) -> Engine:
 
 log = logging.getLogger("lti_tool.db")
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 class WriteInReadOnlyRequest(RuntimeError):
@@ -183,22 +184,29 @@ def _dispatch_retrying_once(dispatch: Callable[[], Any]) -> Callable[[], Any]:
     """
 
     def dispatch_request() -> Any:
-        try:
-            return dispatch()
-        except Exception as exc:
-            session: Session | None = g.get("db_session")
-            if session is None or not _connection_lost(session, exc):
-                raise
-            log.warning("database connection lost during %s %s; running the request again: %s",
-                        request.method, request.path, exc)
-            g.pop("db_session", None)
-            if session.in_transaction():
-                session.connection().invalidate()  # never back into the pool
-            session.close()
-            get_engine().dispose()
-            return dispatch()
+        return run_retrying_once(dispatch, lambda: f"{request.method} {request.path}")
 
     return dispatch_request
+
+
+def run_retrying_once(run: Callable[[], T], what: Callable[[], str]) -> T:
+    """`run()`, and once more on a fresh connection if the database connection turned out to be
+    dead (see `_dispatch_retrying_once`; also used by the launch's hot path, launch/hot_path.py).
+    Needs an app context: the session is the context's (`get_session`)."""
+    try:
+        return run()
+    except Exception as exc:
+        session: Session | None = g.get("db_session")
+        if session is None or not _connection_lost(session, exc):
+            raise
+        log.warning("database connection lost during %s; running the request again: %s",
+                    what(), exc)
+        g.pop("db_session", None)
+        if session.in_transaction():
+            session.connection().invalidate()  # never back into the pool
+        session.close()
+        get_engine().dispose()
+        return run()
 
 
 def _connection_lost(session: Session, exc: Exception) -> bool:

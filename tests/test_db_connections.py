@@ -99,6 +99,20 @@ def test_a_step_after_the_server_dropped_the_connections_goes_through(
     assert "database connection lost during POST /attempts/" in caplog.text
 
 
+def test_a_launch_after_the_server_dropped_the_connections_goes_through(
+        pg_app: Any, pg_client: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """The launch is answered by the hot path (launch/hot_path.py), outside Flask's dispatch: it
+    recovers the same way, and the learner gets their page."""
+    app, client = pg_app, pg_client
+    with minted_platform(app) as platform:
+        Player.launch(client, platform)
+        kill_app_connections(app)
+        player = Player.launch(client, platform)
+
+    assert player.page.status == 200 and player.page.tree.find(**{"data-testid": "level-state"})
+    assert "database connection lost during POST /lti/launch" in caplog.text
+
+
 def test_a_page_after_the_server_dropped_the_connections_is_shown(
         pg_app: Any, pg_client: Any, caplog: pytest.LogCaptureFixture) -> None:
     app, client = pg_app, pg_client

@@ -32,7 +32,7 @@ _LIMIT = 512
 def render(key: Hashable, render_page: Callable[[], str]) -> str:
     """The page for `key`, rendered by `render_page` the first time with the stand-ins in `g`, then
     with this request's token and signed-in line put in their place."""
-    pages: dict[Hashable, str] = current_app.extensions.setdefault("blank_home_pages", {})
+    pages = _pages()
     page = pages.get(key)
     if page is None:
         token = g.page_token
@@ -44,6 +44,20 @@ def render(key: Hashable, render_page: Callable[[], str]) -> str:
         if len(pages) >= _LIMIT:
             pages.clear()
         pages[key] = page
+    return _personal(page)
+
+
+def cached(key: Hashable) -> str | None:
+    """The page for `key` when it is rendered already, else None (no Flask request needed)."""
+    page = _pages().get(key)
+    return _personal(page) if page is not None else None
+
+
+def _pages() -> dict[Hashable, str]:
+    return current_app.extensions.setdefault("blank_home_pages", {})  # type: ignore[no-any-return]
+
+
+def _personal(page: str) -> str:
     # The line alone, straight from the environment (gettext and the typography are its globals
     # and finalize): Flask's render_template would run every context processor for one line.
     signed_in = current_app.jinja_env.get_template("_signed_in.html").render(g=g)

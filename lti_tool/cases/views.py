@@ -254,10 +254,33 @@ def screen_position(case: Case, row: Any) -> tuple[int, int]:
 @bp.get("/level")
 @require_viewer
 def level_home() -> Any:
+    values, shared_key = _level_home(new=g.get("new_learner") == g.viewer.learner_id)
+
+    def page() -> str:
+        return render_template("cases/level.html", **values)
+
+    # An extra query argument would be in the language link: such a page is not shared.
+    if shared_key is not None and request.args.keys() <= {"t", "lang"}:
+        return blank_home.render(shared_key, page)
+    return page()
+
+
+def shared_level_home() -> str | None:
+    """The level home of a learner the launch has just created, from its shared page when that is
+    rendered already (blank_home.py), for the launch's hot path (launch/hot_path.py, through
+    launch/views._first_page); None when the view must render it. Needs the `g` values
+    `require_viewer` sets and an app context, no request."""
+    _, key = _level_home(new=True)
+    return blank_home.cached(key) if key is not None else None
+
+
+def _level_home(*, new: bool) -> tuple[dict[str, Any], Hashable | None]:
+    """The level home's template values, and the key of its shared page when the learner has
+    nothing yet (no attempt, no reflection, no score): every other input the template reads.
+    `new`: a learner the launch has just created (launch/views.py), with nothing any query
+    could find."""
     level = _level()
     session = get_session()
-    # A learner the launch has just created (launch/views.py) has nothing any query could find.
-    new = g.get("new_learner") == g.viewer.learner_id
     attempts = [] if new else service.learner_attempts(session, g.viewer.learner_id)
     progress = service.level_progress(level, attempts)
     single = _single_case(level)
@@ -281,26 +304,19 @@ def level_home() -> Any:
                 and (single is not None or reflections_done))
     result = _result(level, attempts, answers, new=new)
     badge = _badge_conditions(level, attempts, stored) if badge_shown else None
-
-    def page() -> str:
-        return render_template(
-            "cases/level.html", level=level, cases=shown, progress=progress, positions=positions,
-            single=single, reflections_open=is_open, result=result,
-            reflections_done=reflections_done, complete=complete,
-            last_submitted=max(submitted) if submitted else None, passed_count=passed_count,
-            resume=next((progress[c.id].current for c in shown if progress[c.id].current), None),
-            next_case=next((c for c in shown if progress[c.id].status != "passed"), None),
-            badge=badge, pass_percent=int(engine.PASS_THRESHOLD * 100),
-        )
-
-    if (not attempts and not stored and (result is None or result.newest is None)
-            and request.args.keys() <= {"t", "lang"}):
-        # Nothing of the learner's on the page: the shared page (blank_home.py), keyed by every
-        # other input the template reads (an extra query argument would be in the language link).
-        key = (current_lang(), single, g.viewer.role, result,
-               (badge["facts"], badge["since"]) if badge else None)
-        return blank_home.render(key, page)
-    return page()
+    values = dict(
+        level=level, cases=shown, progress=progress, positions=positions,
+        single=single, reflections_open=is_open, result=result,
+        reflections_done=reflections_done, complete=complete,
+        last_submitted=max(submitted) if submitted else None, passed_count=passed_count,
+        resume=next((progress[c.id].current for c in shown if progress[c.id].current), None),
+        next_case=next((c for c in shown if progress[c.id].status != "passed"), None),
+        badge=badge, pass_percent=int(engine.PASS_THRESHOLD * 100),
+    )
+    blank = not attempts and not stored and (result is None or result.newest is None)
+    key = (current_lang(), single, g.viewer.role, result,
+           (badge["facts"], badge["since"]) if badge else None) if blank else None
+    return values, key
 
 
 def _badge_shown() -> bool:

@@ -1,17 +1,25 @@
-"""The hot path: the OIDC login request answered without Flask (issue 11).
+"""The hot path: the two requests of every launch answered in front of Flask (issue 11).
 
-Every launch starts with a login request, and its answer in the common case — a registered,
-active platform found in memory (registry.py's few-second cache), no Platform Storage — is a
-302 to the platform with a signed state and a cookie: no database, no template. Flask's request
-machinery (request and app contexts, dispatch, hooks, response finalisation) cost more than that
-work itself (~0.25 ms a request, profiled), so this WSGI middleware answers it directly, with the
-same functions as the view (views.checked_login, views.login_response) and the same headers
-(framing.unframed_headers).
+Flask's request machinery (request context, dispatch, hooks, response finalisation) costs
+~0.15 ms a request, and the launch used it twice (its own request, and the request context its
+first page was rendered in). This WSGI middleware answers the common case of both requests with
+the view's own functions, in an app context at most:
 
-Everything else goes to Flask, untouched: another path, a registration not in memory, a login
-offering Platform Storage (its page is a template), and every refusal, so error pages, their
-language and their log lines have one author. The login writes nothing, so handing a request on
-after starting it is always safe. `tests/launch/test_hot_path.py` checks that both answer alike.
+- the login (`/lti/login`): a registered, active platform found in memory (registry.py's
+  few-second cache) and no Platform Storage: a 302 to the platform with a signed state and a
+  cookie (views.checked_login, views.login_response), no database, no template;
+- the launch (`/lti/launch`) bound by the login's cookie: views.validate_and_record, then
+  views.landing_response — for a learner the launch creates, the level home from its shared page
+  (cases/blank_home.py) when it is rendered already; else the page's own view, in the request
+  context `_first_page` builds, as before.
+
+Everything else goes to Flask untouched: another path, a login not answerable from memory or
+offering Platform Storage, a launch without the cookie. A refusal, or any error, met by the hot
+path is answered by Flask too: a login writes nothing, so Flask simply runs it; a launch may
+have used its nonce up already (Redis), so the exception is handed to the view
+(`views.HANDED_ON`), which raises it as its own — one author for error pages, their language and
+their log lines. Headers are framing.py's. `tests/launch/test_hot_path.py` checks that both
+answer alike.
 """
 
 from __future__ import annotations
@@ -23,12 +31,13 @@ from typing import Any
 from flask import Flask
 from werkzeug.wrappers import Request, Response
 
-from lti_tool import framing
-from lti_tool.launch import views
+from lti_tool import db, framing
+from lti_tool.launch import login_state, views
 from lti_tool.launch.registry import peek_registration_and_deployment
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 LOGIN_PATH = "/lti/login"
+LAUNCH_PATH = "/lti/launch"
 
 
 class HotPath:
@@ -41,10 +50,14 @@ class HotPath:
         self.max_body = int(app.config["MAX_CONTENT_LENGTH"])
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == LOGIN_PATH:
+        path = environ.get("PATH_INFO")
+        response = None
+        if path == LOGIN_PATH:
             response = self._login(environ)
-            if response is not None:
-                return response(environ, start_response)
+        elif path == LAUNCH_PATH and environ.get("REQUEST_METHOD") == "POST":
+            response = self._launch(environ)
+        if response is not None:
+            return response(environ, start_response)
         return self.wsgi(environ, start_response)
 
     def _login(self, environ: dict[str, Any]) -> Response | None:
@@ -72,6 +85,29 @@ class HotPath:
         except Exception:  # noqa: BLE001 - a refusal: Flask runs the same checks and answers it
             return None
         return framing.unframed_headers(response)  # type: ignore[no-any-return]
+
+    def _launch(self, environ: dict[str, Any]) -> Response | None:
+        if not self._buffer_body(environ):
+            return None
+        request = Request(environ)
+        params = {k: v for k, v in request.form.items() if isinstance(v, str)}
+        environ["wsgi.input"].seek(0)
+        state = params.get("state", "")
+        login = login_state.read(self.settings.secret_key, state) if state else None
+        cookie = request.cookies.get(views.COOKIE_PREFIX + login.nonce) if login else None
+        if cookie is None:
+            return None  # bound through Platform Storage, or refused: Flask's (nothing done yet)
+        with self.app.app_context():
+            try:
+                return db.run_retrying_once(  # type: ignore[no-any-return]
+                    lambda: framing.security_headers(views.landing_response(
+                        views.validate_and_record(params, cookie, None, None), environ)),
+                    lambda: "POST " + LAUNCH_PATH)
+            except Exception as exc:  # noqa: BLE001 - answered by the view, as if raised there
+                # The nonce may be used up already (Redis): Flask must not launch again, only
+                # answer what happened here, with its error pages and log lines.
+                environ[views.HANDED_ON] = exc
+                return None
 
     def _buffer_body(self, environ: dict[str, Any]) -> bool:
         """Read a small form body into memory so Flask can read it again; False leaves a body too

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import io
 import logging
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -27,13 +28,12 @@ from flask import (
     current_app,
     g,
     jsonify,
-    redirect,
     render_template,
     request,
-    url_for,
 )
 from markupsafe import escape
 from sqlalchemy.exc import IntegrityError
+from werkzeug.routing import MapAdapter
 from werkzeug.utils import redirect as redirect_to
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -48,7 +48,7 @@ from lti_tool.launch.registry import (
     cached_registration_and_deployment,
     require_active,
 )
-from lti_tool.launch.services import activity_of, record_launch
+from lti_tool.launch.services import RecordedLaunch, activity_of, record_launch
 from lti_tool.launch.validation import LaunchDeps, StateNotBound, ToolMessageLaunch, refuse
 from lti_tool.launch.wiring import key_cache, nonces, tool_keys
 
@@ -56,6 +56,8 @@ bp = Blueprint("launch", __name__)
 log = logging.getLogger("lti_tool.launch")
 
 COOKIE_PREFIX = "lti1p3_state_"
+# The WSGI environ key under which the hot path hands the launch view an exception to answer.
+HANDED_ON = "lti_tool.launch.handed_on"
 STORAGE_KEY_PREFIX = "lti_state_"
 STORAGE_FIELD = "lti_storage_binding"
 
@@ -231,7 +233,13 @@ def launch() -> Any:
     checks (validation.py; the registration from memory, the platform key cached), then the writes
     — the nonce consumed, learner, course, link and launch data recorded — and one commit; then the
     landing page rendered into this response (`_first_page`), rather than a 303 and a second
-    request that would check the token and read the tenant again."""
+    request that would check the token and read the tenant again. Its common case is answered
+    before Flask, by hot_path.py, with the same functions (`validate_and_record`,
+    `landing_response`); what the hot path met and could not answer reaches this view as
+    `HANDED_ON`, and is answered here as if raised here."""
+    handed_on = request.environ.get(HANDED_ON)
+    if handed_on is not None:
+        raise handed_on
     params = _params()
     settings = current_app.extensions["settings"]
     state = params.get("state", "")
@@ -266,6 +274,31 @@ def launch() -> Any:
         page.headers["Referrer-Policy"] = "same-origin"
         page.headers["Cache-Control"] = "no-store"
         return page
+    return landing_response(
+        validate_and_record(params, cookie, proof, request.headers.get("Origin")), request.environ
+    )
+
+
+@dataclass(frozen=True)
+class Launched:
+    """A launch validated and recorded (not committed yet), and where it lands."""
+
+    message: ToolMessageLaunch
+    recorded: RecordedLaunch
+    viewer: page_token.Viewer
+    token: str
+    endpoint: str
+
+
+def validate_and_record(
+    params: dict[str, str], cookie: str | None, proof: str | None, origin: str | None
+) -> Launched:
+    """The launch itself: the id_token checks (validation.py; the registration from memory, the
+    platform key cached), then the writes — the nonce consumed, learner, course, link and launch
+    data recorded — in the app context's session. `cookie`/`proof`/`origin`: the browser binding
+    (`_browser_bound`). Shared by the view and the hot path (hot_path.py); needs an app context
+    only, never the request."""
+    settings = current_app.extensions["settings"]
     session = get_session()
     deps = LaunchDeps(
         session=session,
@@ -275,7 +308,7 @@ def launch() -> Any:
         http=http.session(),
         tool_base_url=settings.base_url,
         leeway=settings.jwt_leeway,
-        browser_bound=lambda state, login: _browser_bound(state, login, cookie, proof),
+        browser_bound=lambda state, login: _browser_bound(state, login, cookie, proof, origin),
     )
     message = ToolMessageLaunch(params, deps)
     body = message.validated_body()
@@ -310,20 +343,29 @@ def launch() -> Any:
         ctx.locale,
         activity_of(ctx),
     )
-    token = page_token.issue(viewer)
-    endpoint = _landing_endpoint(ctx.message_type, viewer)
+    return Launched(message, recorded, viewer, page_token.issue(viewer),
+                    _landing_endpoint(ctx.message_type, viewer))
+
+
+def landing_response(launched: Launched, environ: dict[str, Any]) -> WerkzeugResponse:
+    """Commits the launch, then answers it: a learner's first page in this response
+    (`_first_page`), a 303 to the instructor's or the deep-linking page. `environ`: the launch
+    request's (for the page's URL). Needs an app context only."""
+    get_session().commit()  # the launch is kept whatever the page does
+    ctx = launched.recorded.context
+    urls = current_app.url_map.bind_to_environ(environ)
     response: WerkzeugResponse
-    if endpoint == current_app.extensions["landing_endpoints"]["learner"]:
-        session.commit()  # the launch is kept whatever the page does
-        framing.allow([message.registration.issuer, message.registration.auth_url, ctx.return_url])
-        response = _first_page(endpoint, viewer, token, page_token.Identity(
+    if launched.endpoint == current_app.extensions["landing_endpoints"]["learner"]:
+        registration = launched.message.registration
+        framing.allow([registration.issuer, registration.auth_url, ctx.return_url])
+        response = _first_page(environ, urls, launched, page_token.Identity(
             ctx.name or " ".join(p for p in (ctx.given_name, ctx.family_name) if p) or None,
             ctx.context_title,
-        ) if ctx.context_title else None, recorded.new_learner)
+        ) if ctx.context_title else None)
     else:
-        response = redirect(url_for(endpoint, t=token), code=303)
+        response = redirect_to(urls.build(launched.endpoint, {"t": launched.token}), code=303)
     response.delete_cookie(
-        COOKIE_PREFIX + message.login.nonce,
+        COOKIE_PREFIX + launched.message.login.nonce,
         path="/lti/",
         secure=True,
         httponly=True,
@@ -334,37 +376,49 @@ def launch() -> Any:
 
 
 def _first_page(
-    endpoint: str, viewer: page_token.Viewer, token: str, identity: page_token.Identity | None,
-    new_learner: bool,
+    environ: dict[str, Any], urls: MapAdapter, launched: Launched,
+    identity: page_token.Identity | None,
 ) -> WerkzeugResponse:
     """The landing page, rendered into the launch response by its own view function, in a request
     context made to look like the GET a 303 would have led to (its URL, its blueprint, its
     context processors, its language switch). What the view reads about the tenant is what this
     launch has just written and committed: the binding check of `page_token.require_viewer` is
-    answered from the launch (`identity`), not read back. A refresh must not post the id_token
-    again: `launch-url.js` replaces this history entry with the page's own URL (without
-    JavaScript the browser asks before re-posting, and the used nonce refuses it)."""
-    url = url_for(endpoint, t=token)
-    parts = urlsplit(url)
-    environ = {
-        **request.environ,
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": parts.path[len(request.script_root):],
-        "QUERY_STRING": parts.query,
-        "CONTENT_TYPE": "",
-        "CONTENT_LENGTH": "0",
-        "wsgi.input": io.BytesIO(),
-    }
+    answered from the launch (`identity`), not read back; a learner the launch created has
+    nothing the page need look for. A learner with nothing yet whose shared page is rendered
+    already (cases/blank_home.py) gets it without a request context at all. A refresh must not
+    post the id_token again: `launch-url.js` replaces this history entry with the page's own URL
+    (without JavaScript the browser asks before re-posting, and the used nonce refuses it)."""
+    viewer, token = launched.viewer, launched.token
+    url = urls.build(launched.endpoint, {"t": token})
     if identity is not None:
         g.page_token_live = {viewer: identity}
-    if new_learner:
+    html = None
+    if launched.recorded.new_learner:
         g.new_learner = viewer.learner_id
-    with current_app.request_context(environ):
-        view: Any = current_app.view_functions[endpoint]
-        response = current_app.make_response(view())
-    html = response.get_data(as_text=True)
+        shared = current_app.extensions.get("shared_landing_page")
+        if shared is not None and identity is not None:
+            # What `require_viewer` would set for the page (its token is this launch's).
+            g.viewer, g.identity, g.locale, g.page_token = viewer, identity, viewer.locale, token
+            html = shared()
+    if html is not None:
+        response = Response(html)
+    else:
+        parts = urlsplit(url)
+        page_environ = {
+            **environ,
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": parts.path[len(environ.get("SCRIPT_NAME", "").rstrip("/")):],
+            "QUERY_STRING": parts.query,
+            "CONTENT_TYPE": "",
+            "CONTENT_LENGTH": "0",
+            "wsgi.input": io.BytesIO(),
+        }
+        with current_app.request_context(page_environ):
+            view: Any = current_app.view_functions[launched.endpoint]
+            response = current_app.make_response(view())
+        html = response.get_data(as_text=True)
     script = (
-        f'<script src="{escape(url_for("static", filename="js/launch-url.js"))}" '
+        f'<script src="{escape(urls.build("static", {"filename": "js/launch-url.js"}))}" '
         f'data-url="{escape(url)}"></script>'
     )
     at = html.rfind("</body>")
@@ -375,7 +429,8 @@ def _first_page(
 
 
 def _browser_bound(
-    state: str, login: login_state.LoginState, cookie: str | None, proof: str | None
+    state: str, login: login_state.LoginState, cookie: str | None, proof: str | None,
+    origin: str | None,
 ) -> bool:
     """The launch comes from the browser that logged in: the login's cookie, or — only for a login
     that offered `lti_storage_target` — the secret it stored in the platform's storage, posted by
@@ -389,8 +444,8 @@ def _browser_bound(
         if proof is not None:
             log.warning("storage binding refused: the login did not use platform storage")
         return False
-    if request.headers.get("Origin") != _origin(current_app.extensions["settings"].base_url):
-        log.warning("storage binding refused: posted from origin %r", request.headers.get("Origin"))
+    if origin != _origin(current_app.extensions["settings"].base_url):
+        log.warning("storage binding refused: posted from origin %r", origin)
         return False
     return hmac.compare_digest(proof, login_state.binding(secret_key, state, "storage"))
 
