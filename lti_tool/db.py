@@ -166,6 +166,15 @@ def init_app(app: Flask, url: str) -> None:
             session.close()
 
 
+def core_execute(session: Session, statement: Any, params: dict[str, Any]) -> Any:
+    """A prebuilt Core SELECT on the session's connection and transaction, without the ORM's
+    execution layer (issue 11: ~35 µs against ~100 µs for the level home's context reads).
+    Pending ORM changes are flushed first, as `session.execute` would (autoflush)."""
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    return session.connection().execute(statement, params)
+
+
 def get_session() -> Session:
     """The request's session (one per request, committed once by the app; without a transaction
     for a `@read_only` view)."""

@@ -19,6 +19,7 @@ from lti_tool.badges import eligibility, registry
 from lti_tool.cases import progress
 from lti_tool.cases import service as cases
 from lti_tool.cases.model import Level
+from lti_tool.db import core_execute
 from lti_tool.models import (
     Attempt,
     Organisation,
@@ -72,7 +73,7 @@ def facts_for(session: Session, learner_id: int, *, level: Level, now: datetime,
         review = _review_covering(session, learner_id, context, max(submitted))
 
     resolution = registry.resolve_organisation(context)
-    found = (session.execute(_ORGANISATION, {"code": resolution.code}).first()
+    found = (core_execute(session, _ORGANISATION, {"code": resolution.code}).first()
              if resolution.code else None)
     organisation_name = territory_code = territory_name = police_force = agreement = None
     if found is not None:

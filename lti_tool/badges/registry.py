@@ -34,7 +34,7 @@ from sqlalchemy import and_, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from lti_tool.badges import eligibility
-from lti_tool.db import utcnow
+from lti_tool.db import core_execute, utcnow
 from lti_tool.models import (
     Attempt,
     Course,
@@ -354,10 +354,10 @@ def learner_context(session: Session, learner_id: int,
     (or was last graded on). None for an unknown learner."""
     params = {"learner_id": learner_id}
     if resource_link_id is None:
-        resource_link_id = session.scalar(_LAST_PLAYED_LINK, params)
+        resource_link_id = core_execute(session, _LAST_PLAYED_LINK, params).scalar()
     if resource_link_id is None:
-        resource_link_id = session.scalar(_LAST_GRADED_LINK, params)
-    row = session.execute(_CONTEXT, {**params, "link_id": resource_link_id}).first()
+        resource_link_id = core_execute(session, _LAST_GRADED_LINK, params).scalar()
+    row = core_execute(session, _CONTEXT, {**params, "link_id": resource_link_id}).first()
     if row is None:
         return None
     (platform_id, deployment_pk, course_pk, launch_code, allowed, course_code, deployment_code,

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from lti_tool.cases import progress
 from lti_tool.cases import service as cases
 from lti_tool.cases.model import Level
-from lti_tool.db import utcnow
+from lti_tool.db import core_execute, utcnow
 from lti_tool.grading import scores
 from lti_tool.grading.scores import LearnerProgress, Review, ScoreToSend
 from lti_tool.models import (
@@ -84,7 +84,7 @@ _LINK_INFO = (
 
 
 def link_info(session: Session, resource_link_id: int) -> LinkInfo | None:
-    row = session.execute(_LINK_INFO, {"resource_link_id": resource_link_id}).first()
+    row = core_execute(session, _LINK_INFO, {"resource_link_id": resource_link_id}).first()
     if row is None:
         return None
     activity, course_id, lineitem, lineitems, ags_scopes, review_on = row

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -55,6 +56,7 @@ class LoginState:
     login_params: dict[str, str]
 
 
+@functools.lru_cache(maxsize=16)  # a few (secret, purpose) pairs per process: each launch needs 2
 def _key(secret_key: str, purpose: str) -> bytes:
     return hmac.new(secret_key.encode(), b"lti-login-state/" + purpose.encode(), hashlib.sha256).digest()
 

@@ -351,18 +351,24 @@ def landing_response(launched: Launched, environ: dict[str, Any]) -> WerkzeugRes
     """Commits the launch, then answers it: a learner's first page in this response
     (`_first_page`), a 303 to the instructor's or the deep-linking page. `environ`: the launch
     request's (for the page's URL). Needs an app context only."""
-    get_session().commit()  # the launch is kept whatever the page does
     ctx = launched.recorded.context
     urls = current_app.url_map.bind_to_environ(environ)
     response: WerkzeugResponse
     if launched.endpoint == current_app.extensions["landing_endpoints"]["learner"]:
         registration = launched.message.registration
         framing.allow([registration.issuer, registration.auth_url, ctx.return_url])
-        response = _first_page(environ, urls, launched, page_token.Identity(
+        identity = page_token.Identity(
             ctx.name or " ".join(p for p in (ctx.given_name, ctx.family_name) if p) or None,
             ctx.context_title,
-        ) if ctx.context_title else None)
+        ) if ctx.context_title else None
+        # A shared page's few reads run in the launch's own transaction (one connection, one
+        # commit); any other page is rendered after the commit, so the launch is kept whatever
+        # its rendering does.
+        shared = _shared_page(launched, identity)
+        get_session().commit()
+        response = _first_page(environ, urls, launched, shared)
     else:
+        get_session().commit()
         response = redirect_to(urls.build(launched.endpoint, {"t": launched.token}), code=303)
     response.delete_cookie(
         COOKIE_PREFIX + launched.message.login.nonce,
@@ -375,31 +381,37 @@ def landing_response(launched: Launched, environ: dict[str, Any]) -> WerkzeugRes
     return response
 
 
-def _first_page(
-    environ: dict[str, Any], urls: MapAdapter, launched: Launched,
-    identity: page_token.Identity | None,
-) -> WerkzeugResponse:
-    """The landing page, rendered into the launch response by its own view function, in a request
-    context made to look like the GET a 303 would have led to (its URL, its blueprint, its
-    context processors, its language switch). What the view reads about the tenant is what this
-    launch has just written and committed: the binding check of `page_token.require_viewer` is
-    answered from the launch (`identity`), not read back; a learner the launch created has
-    nothing the page need look for. A learner with nothing yet whose shared page is rendered
-    already (cases/blank_home.py) gets it without a request context at all. A refresh must not
-    post the id_token again: `launch-url.js` replaces this history entry with the page's own URL
-    (without JavaScript the browser asks before re-posting, and the used nonce refuses it)."""
-    viewer, token = launched.viewer, launched.token
-    url = urls.build(launched.endpoint, {"t": token})
+def _shared_page(launched: Launched, identity: page_token.Identity | None) -> str | None:
+    """The landing page of a learner this launch created, from the page shared by every learner
+    with nothing yet when it is rendered already (cases/blank_home.py): no request context, no
+    render. None otherwise. Sets in `g` what `require_viewer` would (the page's token is this
+    launch's), and what the page's view needs to know about this launch."""
+    viewer = launched.viewer
     if identity is not None:
         g.page_token_live = {viewer: identity}
-    html = None
-    if launched.recorded.new_learner:
-        g.new_learner = viewer.learner_id
-        shared = current_app.extensions.get("shared_landing_page")
-        if shared is not None and identity is not None:
-            # What `require_viewer` would set for the page (its token is this launch's).
-            g.viewer, g.identity, g.locale, g.page_token = viewer, identity, viewer.locale, token
-            html = shared()
+    if not launched.recorded.new_learner:
+        return None
+    g.new_learner = viewer.learner_id
+    shared = current_app.extensions.get("shared_landing_page")
+    if shared is None or identity is None:
+        return None
+    g.viewer, g.identity, g.locale, g.page_token = viewer, identity, viewer.locale, launched.token
+    return shared()  # type: ignore[no-any-return]
+
+
+def _first_page(
+    environ: dict[str, Any], urls: MapAdapter, launched: Launched, html: str | None
+) -> WerkzeugResponse:
+    """The landing page in the launch response: `html` (a shared page, `_shared_page`), or the
+    page rendered by its own view function, in a request context made to look like the GET a 303
+    would have led to (its URL, its blueprint, its context processors, its language switch).
+    What the view reads about the tenant is what this launch has just written and committed: the
+    binding check of `page_token.require_viewer` is answered from the launch (`_shared_page` put
+    its identity in `g`), not read back; a learner the launch created has nothing the page need
+    look for. A refresh must not post the id_token again: `launch-url.js` replaces this history
+    entry with the page's own URL (without JavaScript the browser asks before re-posting, and the
+    used nonce refuses it)."""
+    url = urls.build(launched.endpoint, {"t": launched.token})
     if html is not None:
         response = Response(html)
     else:

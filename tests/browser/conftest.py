@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -250,6 +251,16 @@ class LmsPage:
         frame = self.page.frame(name="tool-frame")
         assert frame is not None, "the LMS page has no tool frame"
         return frame
+
+    def tool_url(self, seconds: float = 10) -> str:
+        """The frame's URL. A learner's first page comes in the launch's response; its script
+        (launch-url.js) puts the page's own URL in the history after the page shows, so right
+        after a launch the frame may still be at /lti/launch for a moment."""
+        deadline = time.monotonic() + seconds
+        while (url := self.tool_frame().url).endswith("/lti/launch"):
+            assert time.monotonic() < deadline, "the launch page never replaced its URL"
+            time.sleep(0.05)
+        return url
 
 
 class Player:

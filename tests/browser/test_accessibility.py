@@ -203,7 +203,7 @@ def test_learner_pages(page: Page, tool: ToolServer, lms: DemoSettings, auditor:
     player.frame.locator("section.reflections-summary a.button").click()
     expect(player.frame.locator("h1")).to_have_text(ui("Reflection questions", "fr"))
     check("reflections, empty")
-    reflections_url = lms_page.tool_frame().url
+    reflections_url = lms_page.tool_url()
     # A refused submission (answers too short), after its redirect to the reflections page: in
     # French in the iframe, in English in a tab of its own.
     submit_too_short(player.frame, level, "Trop court.")
@@ -234,12 +234,12 @@ def test_instructor_deep_linking_and_configuration_pages(
     lms_page.launch("instructor", "fr-CA")
     expect(lms_page.frame.locator("h1")).to_have_text(ui("Instructor page", "fr"))
     auditor.in_frame(lms_page.tool_frame(), "instructor page")
-    auditor.page(lms_page.tool_frame().url, "instructor page")
+    auditor.page(lms_page.tool_url(), "instructor page")
 
     lms_page.add_activity("fr-CA")
     expect(lms_page.frame.locator("h1")).to_have_text(ui("Choose the activity to add", "fr"))
     auditor.in_frame(lms_page.tool_frame(), "deep-linking picker")
-    auditor.page(lms_page.tool_frame().url, "deep-linking picker")
+    auditor.page(lms_page.tool_url(), "deep-linking picker")
 
     auditor.page(tool.url + "/lti/config", "tool configuration (/lti/config)")
     auditor.page(tool.url + "/lti/config?moodle=https://moodle.example.org",

@@ -23,7 +23,7 @@ def test_the_picker_answers_once(page: Page, tool: ToolServer, lms: DemoSettings
     lms_page = LmsPage(page, lms).open()
     frame = lms_page.add_activity(locale)
     expect(frame.locator("h1")).to_have_text(ui("Choose the activity to add", lang))
-    picker_url = lms_page.tool_frame().url
+    picker_url = lms_page.tool_url()
 
     # The same picker open in a second tab, as it would be after Back.
     second = page.context.new_page()

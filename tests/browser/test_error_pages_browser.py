@@ -55,7 +55,7 @@ def test_a_stale_form_page_leads_back_to_the_case(
     player = Player(lms_page, level, "fr")
     player.expect_level_home()
     player.start(first)
-    decision_url = lms_page.tool_frame().url
+    decision_url = lms_page.tool_url()
 
     # The decision page alone in a tab (its page token), as the learner's phone would show it.
     tab.goto(decision_url)

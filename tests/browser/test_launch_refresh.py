@@ -29,4 +29,4 @@ def test_refresh_after_the_launch_shows_the_page_without_posting_again(
     expect(frame.locator("h1")).to_have_text(tool.level.title.fr)
     expect(frame.locator("main.error-page")).to_have_count(0)
     assert len(posts) == 1  # the reload was a GET of /level, not the launch again
-    assert lms_page.tool_frame().url.startswith(tool.url + "/level?t=")
+    assert lms_page.tool_url().startswith(tool.url + "/level?t=")

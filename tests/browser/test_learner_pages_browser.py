@@ -97,7 +97,7 @@ def test_the_first_action_is_on_screen_without_scrolling(
     page: Page, tab: Page, tool: ToolServer, lms: DemoSettings
 ) -> None:
     lms_page, player = _launch(page, lms, tool)
-    home = lms_page.tool_frame().url
+    home = lms_page.tool_url()
     first = "li.case-card[data-next='true'] .case-actions button"
     for size in (FRAME, PHONE):
         box = _first_action_box(tab, home, size, first)
@@ -133,7 +133,7 @@ def test_the_debrief_summary_is_short(
         player.proceed()
     player.expect_ending()
     player.open_debrief()
-    url = lms_page.tool_frame().url
+    url = lms_page.tool_url()
     heights = {}
     for size, bound in ((FRAME, SUMMARY_MAX_DESKTOP), (PHONE, SUMMARY_MAX_PHONE)):
         tab.set_viewport_size(size)
@@ -156,7 +156,7 @@ def test_learner_pages_have_no_wcag_violation(
     failures: list[str] = []
     lms_page, player = _launch(page, lms, tool)
     level = tool.level
-    home = lms_page.tool_frame().url
+    home = lms_page.tool_url()
     _audit(tab, home, "level home, fresh", failures)
 
     first = next(iter(level.cases.values()))
@@ -170,13 +170,13 @@ def test_learner_pages_have_no_wcag_violation(
         player.choose(node, crit_choice, critical=True)
         player.proceed()
         player.choose(node, crit_choice, critical=True)  # unresolved: "restart this case now"
-        _audit(tab, lms_page.tool_frame().url, "consequence, unresolved critical error", failures)
+        _audit(tab, lms_page.tool_url(), "consequence, unresolved critical error", failures)
         player.proceed()
-        _audit(tab, lms_page.tool_frame().url, "decision with restart offered", failures)
+        _audit(tab, lms_page.tool_url(), "decision with restart offered", failures)
         break
     player.frame.locator("form.restart-form button").first.click()
     player.expect_decision(first.start)
-    _audit(tab, lms_page.tool_frame().url, "decision, restarted", failures)
+    _audit(tab, lms_page.tool_url(), "decision, restarted", failures)
     player.back_home()
     _audit(tab, home, "level home, in progress", failures)
 
@@ -184,12 +184,12 @@ def test_learner_pages_have_no_wcag_violation(
     path = list(best_path(first))
     node, best = path[0]
     player.choose(node, best)
-    _audit(tab, lms_page.tool_frame().url, "consequence", failures)
+    _audit(tab, lms_page.tool_url(), "consequence", failures)
     player.proceed()
     player.play_best(first, path[1][0])
-    _audit(tab, lms_page.tool_frame().url, "ending", failures)
+    _audit(tab, lms_page.tool_url(), "ending", failures)
     player.open_debrief()
-    _audit(tab, lms_page.tool_frame().url, "debrief", failures)
+    _audit(tab, lms_page.tool_url(), "debrief", failures)
 
     _complete_the_level(tool)
     _audit(tab, home, "level home, complete", failures)

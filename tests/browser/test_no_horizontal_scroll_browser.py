@@ -110,7 +110,7 @@ def test_demo_lms_pages_and_its_deep_linking_confirmation(
     ruler.shown(phone, "demo LMS course page (the window launching)")
     frame = lms_page.add_activity("fr-CA")
     expect(frame.locator("h1")).to_have_text(ui("Choose the activity to add", "fr"))
-    ruler.url(lms_page.tool_frame().url, "tool: deep-linking picker")
+    ruler.url(lms_page.tool_url(), "tool: deep-linking picker")
     boxes = frame.locator("form input[type='checkbox']")
     if boxes.count():
         boxes.first.check()
@@ -133,7 +133,7 @@ def test_learner_pages(phone: Page, tool: ToolServer, lms: DemoSettings, ruler: 
     player.expect_level_home()
 
     def here(where: str) -> None:
-        ruler.url(lms_page.tool_frame().url, where)
+        ruler.url(lms_page.tool_url(), where)
 
     here("level home, nothing started")
     player.start(first)
@@ -164,7 +164,7 @@ def test_instructor_attestation_and_error_pages(
     lms_page = LmsPage(phone, lms).open()
     lms_page.launch("instructor", "fr-CA")
     expect(lms_page.frame.locator("h1")).to_have_text(ui("Instructor page", "fr"))
-    ruler.url(lms_page.tool_frame().url, "instructor view: class list")
+    ruler.url(lms_page.tool_url(), "instructor view: class list")
 
     app = tool.app
     world = build_world(app)

@@ -70,7 +70,7 @@ def open_reflections(page: Page, tool: ToolServer, lms: DemoSettings,
     lms_page.launch("learner", locale)
     expect(lms_page.frame.locator("h1")).to_be_visible()
     learner_id = pass_the_three_cases(tool)
-    token = parse_qs(urlsplit(lms_page.tool_frame().url).query)["t"][0]
+    token = parse_qs(urlsplit(lms_page.tool_url()).query)["t"][0]
     lms_page.tool_frame().goto(f"{tool.url}/reflections?t={token}")
     expect(lms_page.frame.locator("#reflections-form")).to_be_visible()
     return lms_page, learner_id
@@ -148,7 +148,7 @@ def test_a_refused_submit_survives_a_reload_without_posting_again(
     summary = frame.locator("[data-testid='error-summary']")
     expect(summary).to_be_visible()
     expect(summary).to_be_focused()
-    assert "refused=1" in lms_page.tool_frame().url, "the refusal is a GET page (303)"
+    assert "refused=1" in lms_page.tool_url(), "the refusal is a GET page (303)"
     header_intact(lms_page, "en")
     posts_before = [r for r in requests_seen if r.method == "POST" and r.url.endswith("/reflections")]
     assert len(posts_before) == 1
