@@ -22,7 +22,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from flask import Flask, has_request_context
+from flask import Flask, g, has_app_context, has_request_context
 from jinja2 import pass_eval_context
 from jinja2.nodes import EvalContext
 from markupsafe import Markup
@@ -111,7 +111,9 @@ def verbatim(value: Any) -> Any:
 
 def _french_page() -> bool:
     if not has_request_context():
-        return False
+        # Outside a request, only a page whose language was set says French: the launch's hot
+        # path renders a page's "signed in" line in an app context (cases/blank_home.py).
+        return has_app_context() and g.get("locale") == "fr"
     from lti_tool.i18n import current_lang
 
     return current_lang() == "fr"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -23,9 +23,15 @@ from sqlalchemy.orm.attributes import set_committed_value
 from lti_tool.cases import engine, progress
 from lti_tool.cases.engine import CaseState, Event, InvalidChoice
 from lti_tool.cases.model import Case, Level, Reflection
-from lti_tool.db import upsert, utcnow
+from lti_tool.db import core_execute, upsert, utcnow
 from lti_tool.errors import AccessDenied, Action, Bilingual, ToolError
-from lti_tool.models import Attempt, AttemptEvent, ReflectionAnswer, ReflectionSubmission
+from lti_tool.models import (
+    Attempt,
+    AttemptEvent,
+    ReflectionAnswer,
+    ReflectionSubmission,
+    Score,
+)
 
 MAX_ANSWER_CHARS = 20_000  # a reflection is a few paragraphs; this bounds a row, not a learner
 
@@ -227,6 +233,22 @@ def replay_events(case: Case, events: Iterable[AttemptEvent]) -> CaseState:
 # Built once (read on every level home and every badge check; building costs more than running).
 _LEARNER_ATTEMPTS = (select(Attempt).where(Attempt.learner_id == bindparam("learner_id"))
                      .order_by(Attempt.case_id, Attempt.number))
+
+
+# Built once: the launch asks it for every learner it did not just create (views.shared_level_home).
+_HAS_SOMETHING = select(
+    exists().where(Attempt.learner_id == bindparam("learner_id"))
+    | exists().where(ReflectionAnswer.learner_id == bindparam("learner_id"))
+    | exists().where(Score.learner_id == bindparam("learner_id"),
+                     Score.resource_link_id == bindparam("link_id")))
+
+
+def has_nothing(session: Session, learner_id: int, resource_link_id: int | None) -> bool:
+    """No attempt, no reflection answer (a draft counts) and no score on this link: the level
+    home shows nothing of the learner's (cases/blank_home.py). One statement."""
+    found = core_execute(session, _HAS_SOMETHING,
+                         {"learner_id": learner_id, "link_id": resource_link_id}).scalar()
+    return not found
 
 
 def learner_attempts(session: Session, learner_id: int) -> list[Attempt]:

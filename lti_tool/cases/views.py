@@ -266,10 +266,15 @@ def level_home() -> Any:
 
 
 def shared_level_home() -> str | None:
-    """The level home of a learner the launch has just created, from its shared page when that is
-    rendered already (blank_home.py), for the launch's hot path (launch/hot_path.py, through
-    launch/views._first_page); None when the view must render it. Needs the `g` values
+    """The level home from its shared page (blank_home.py) when the learner has nothing yet and
+    the page is rendered already, for the launch's hot path (launch/hot_path.py, through
+    launch/views._shared_page); None when the view must render it. A learner the launch has just
+    created has nothing; of another one, one statement tells. Needs the `g` values
     `require_viewer` sets and an app context, no request."""
+    viewer = g.viewer
+    if g.get("new_learner") != viewer.learner_id and not service.has_nothing(
+            get_session(), viewer.learner_id, viewer.resource_link_pk):
+        return None
     _, key = _level_home(new=True)
     return blank_home.cached(key) if key is not None else None
 
@@ -277,8 +282,8 @@ def shared_level_home() -> str | None:
 def _level_home(*, new: bool) -> tuple[dict[str, Any], Hashable | None]:
     """The level home's template values, and the key of its shared page when the learner has
     nothing yet (no attempt, no reflection, no score): every other input the template reads.
-    `new`: a learner the launch has just created (launch/views.py), with nothing any query
-    could find."""
+    `new`: a learner known to have nothing (created by the launch, or `service.has_nothing`): the
+    queries that could only find nothing are not run."""
     level = _level()
     session = get_session()
     attempts = [] if new else service.learner_attempts(session, g.viewer.learner_id)

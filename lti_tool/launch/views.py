@@ -382,16 +382,15 @@ def landing_response(launched: Launched, environ: dict[str, Any]) -> WerkzeugRes
 
 
 def _shared_page(launched: Launched, identity: page_token.Identity | None) -> str | None:
-    """The landing page of a learner this launch created, from the page shared by every learner
-    with nothing yet when it is rendered already (cases/blank_home.py): no request context, no
-    render. None otherwise. Sets in `g` what `require_viewer` would (the page's token is this
+    """The landing page of a learner with nothing yet, from the page shared by every such learner
+    when it is rendered already (cases/blank_home.py): no request context, no render. None
+    otherwise. Sets in `g` what `require_viewer` would (the page's token is this
     launch's), and what the page's view needs to know about this launch."""
     viewer = launched.viewer
     if identity is not None:
         g.page_token_live = {viewer: identity}
-    if not launched.recorded.new_learner:
-        return None
-    g.new_learner = viewer.learner_id
+    if launched.recorded.new_learner:
+        g.new_learner = viewer.learner_id
     shared = current_app.extensions.get("shared_landing_page")
     if shared is None or identity is None:
         return None

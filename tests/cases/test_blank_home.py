@@ -77,7 +77,7 @@ def test_a_shared_page_is_the_page_the_template_renders_for_each_learner(
         # The first learner fills the shared page; the second is served from it. Names French
         # typography changes (« : », « ! ») and markup that must stay escaped.
         first = _launch(client, platform, "learner-a", "Zoé : Première !", **claims)
-        second = _launch(client, platform, "learner-b", "Léo <b>Deux</b> ?", **claims)
+        second = _launch(client, platform, "learner-b", "Léo : <b>Deux</b> ?", **claims)
     assert first.status_code == second.status_code == 200
     pages = app.extensions["blank_home_pages"]
     assert len(pages) == 1  # one shared page served both
@@ -94,8 +94,9 @@ def test_a_shared_page_is_the_page_the_template_renders_for_each_learner(
     second_html = _without_script(second.get_data(as_text=True))
     assert "Première" not in second_html and "Deux" in second_html
     assert "&lt;b&gt;Deux&lt;/b&gt;" in second_html  # escaped, as the template escapes it
-    if "english" not in scenario:
+    if "english" not in scenario:  # French typography on the names, the shared page's included
         assert "Connecté·e\u00a0: Zoé\u00a0: Première\u202f!" in first.get_data(as_text=True)
+        assert "Connecté·e\u00a0: Léo\u00a0: &lt;b&gt;" in second_html
 
 
 def test_a_learner_with_something_of_theirs_gets_their_own_page(app: Any, client: Any) -> None:
@@ -120,3 +121,50 @@ def test_an_extra_query_argument_is_not_put_in_a_shared_page(
     page = Page(client.get(url))
     assert "learner-a-only" in page.html
     assert not any("learner-a-only" in html for html in app.extensions["blank_home_pages"].values())
+
+
+def test_a_learner_has_nothing_until_an_attempt_a_reflection_or_a_score_on_the_link(
+        app: Any, client: Any) -> None:
+    """`service.has_nothing`, which lets a returning learner's launch use the shared page."""
+    from sqlalchemy import select
+
+    from lti_tool.cases import service
+    from lti_tool.db import get_session, utcnow
+    from lti_tool.models import Attempt, Learner, ReflectionAnswer, ResourceLink, Score
+
+    with minted_platform(app) as platform:
+        _launch(client, platform, "learner-a", "Zoé", lti_resource_link={"id": "rl-2"})
+        _launch(client, platform, "learner-a", "Zoé")
+    with app.app_context():
+        session = get_session()
+        learner = session.scalars(select(Learner)).one()
+        here, elsewhere = (session.scalars(select(ResourceLink.id).where(
+            ResourceLink.resource_link_id == rl)).one() for rl in ("rl-1", "rl-2"))
+
+        def score(link: int) -> Score:
+            return Score(learner_id=learner.id, resource_link_id=link, reason="started",
+                         activity_progress="Started", grading_progress="NotReady",
+                         timestamp=utcnow())
+
+        assert service.has_nothing(session, learner.id, here)
+        session.add(score(elsewhere))
+        session.flush()
+        assert service.has_nothing(session, learner.id, here)  # another link's score
+        for row in (score(here),
+                    ReflectionAnswer(learner_id=learner.id, question_id="q1", draft="…"),
+                    Attempt(learner_id=learner.id, case_id="case-1", number=1, state={})):
+            nested = session.begin_nested()
+            session.add(row)
+            session.flush()
+            assert not service.has_nothing(session, learner.id, here), type(row).__name__
+            nested.rollback()
+        assert service.has_nothing(session, learner.id, here)
+
+
+def test_a_returning_learner_with_nothing_gets_the_shared_page(
+        app: Any, client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    with minted_platform(app) as platform:
+        _launch(client, platform, "learner-a", "Zoé : Une")
+        again = _launch(client, platform, "learner-a", "Zoé : Une")
+    url = again.headers["Content-Location"]
+    assert _without_script(again.get_data(as_text=True)) == _direct(client, url, monkeypatch).html
