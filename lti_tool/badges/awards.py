@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from lti_tool.badges.issuers.base import AwardInfo, Issuer
@@ -98,15 +98,20 @@ def record_award(session: Session, learner_id: int, *, now: datetime, issuer: st
     return session.get(Award, award_id)
 
 
+# Built once: it runs on every finished case (building it cost more than running it, issue 11).
+_MAY_BECOME_ELIGIBLE = select(
+    exists().where(ReflectionAnswer.learner_id == bindparam("learner_id"),
+                   ReflectionAnswer.submitted_at.is_not(None))
+    & ~exists().where(Award.learner_id == bindparam("learner_id"),
+                      Award.achievement == ACHIEVEMENT))
+
+
 def _may_become_eligible(session: Session, learner_id: int) -> bool:
     """Without the award yet, and with reflections submitted (a condition of eligibility,
     BADGES.md): one round trip, so that finishing a case before the reflections — most
     completions — does not gather the facts for nothing (issue 11: it was most of the CPU and
     round trips of a finishing step)."""
-    submitted = exists().where(ReflectionAnswer.learner_id == learner_id,
-                               ReflectionAnswer.submitted_at.is_not(None))
-    awarded = exists().where(Award.learner_id == learner_id, Award.achievement == ACHIEVEMENT)
-    return bool(session.execute(select(submitted & ~awarded)).scalar())
+    return bool(session.execute(_MAY_BECOME_ELIGIBLE, {"learner_id": learner_id}).scalar())
 
 
 def reevaluate(session: Session, *, territory_id: int | None = None,

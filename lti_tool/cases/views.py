@@ -81,11 +81,14 @@ def _record_progress(level: Level, reason: str) -> None:
     viewer = g.viewer
     if viewer.role != grading.LEARNER or viewer.resource_link_pk is None:
         return
-    grading.record_progress(get_session(), learner_id=viewer.learner_id,
+    session = get_session()
+    # The reflections are read by grading after it takes the learner's turn (grading/service.py):
+    # read earlier, a submission committed meanwhile by another request would be missed.
+    grading.record_progress(session, learner_id=viewer.learner_id,
                             resource_link_id=viewer.resource_link_pk, reason=reason,
                             locale=viewer.locale, role=viewer.role, level=level)
     if reason != "started":  # the badge, once, when this progress completes the level (issue 8)
-        award_if_eligible(get_session(), viewer.learner_id, level=level, now=utcnow())
+        award_if_eligible(session, viewer.learner_id, level=level, now=utcnow())
 
 
 @bp.before_request

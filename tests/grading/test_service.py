@@ -150,6 +150,60 @@ def test_score_and_outbox_row_commit_with_the_progress(sessions: Any, world: Wor
         "ags.score", f"{world.learner}:{world.level_link}", row.id, "pending", 0)
 
 
+def test_the_returned_score_is_the_stored_row_and_a_worker_hears_of_it_at_commit(
+        sessions: Any, world: World, level: Level) -> None:
+    """The score comes back as the session's own row (on PostgreSQL it is written with its outbox
+    message in one statement, never read back): its values are the stored ones, reading them
+    costs no query, and an update to it is flushed. On PostgreSQL the worker's LISTEN hears of
+    it at commit, not before."""
+    from sqlalchemy import event
+
+    db = sessions()
+    postgres = db.get_bind().dialect.name == "postgresql"
+    listener = None
+    if postgres:
+        import psycopg
+
+        url = db.get_bind().url.set(drivername="postgresql").render_as_string(hide_password=False)
+        listener = psycopg.connect(url, autocommit=True)
+        listener.execute("LISTEN lti_outbox")
+    try:
+        finish(db, level, world.learner, "case-1")
+        score = record(db, world, level, "case_completed", now=T0)
+        assert score is not None and score in db and score.id is not None
+        statements: list[str] = []
+
+        def executed(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+            statements.append(statement)
+
+        event.listen(db.get_bind(), "before_cursor_execute", executed)
+        try:
+            seen = (score.reason, score.score_given, score.delivery, score.lms_message,
+                    score.created_at, score.timestamp)
+        finally:
+            event.remove(db.get_bind(), "before_cursor_execute", executed)
+        assert statements == [], "the returned score's attributes are loaded"
+        if listener is not None:
+            assert sum(1 for _ in listener.notifies(timeout=0.3, stop_after=1)) == 0
+        db.commit()
+        if listener is not None:
+            assert sum(1 for _ in listener.notifies(timeout=2, stop_after=1)) == 1
+        check = sessions()
+        stored = check.get(Score, score.id)
+        assert stored is not None
+        assert seen == (stored.reason, stored.score_given, stored.delivery, stored.lms_message,
+                        stored.created_at, stored.timestamp)
+        (message,) = outbox(check)
+        assert message.ref_id == score.id
+        score.delivery = "sent"  # the session's own row: a change is written
+        db.commit()
+        check.expire_all()
+        assert check.get(Score, score.id).delivery == "sent"  # type: ignore[union-attr]
+    finally:
+        if listener is not None:
+            listener.close()
+
+
 def test_a_rolled_back_request_leaves_neither_progress_nor_score(sessions: Any, world: World,
                                                                    level: Level) -> None:
     db = sessions()
