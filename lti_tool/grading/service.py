@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from typing import cast as typed
 
 from sqlalchemy import Integer, bindparam, case, cast, func, literal, select
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -122,14 +123,15 @@ def learner_progress(session: Session, level: Level, learner_id: int, link: Link
                      attempts: Sequence[Attempt] | None = None,
                      answers: Mapping[str, ReflectionAnswer] | None = None) -> LearnerProgress:
     """The inputs of the score rules, from the stored attempts, reflections and review. A caller
-    that has already loaded attempts or answers passes them (no second query)."""
+    that has already loaded attempts or answers passes them (no second query); else they are
+    read as rows (cases.learner_attempt_rows: the rules only read them)."""
     if attempts is None:
-        attempts = cases.learner_attempts(session, learner_id)
+        attempts = cases.learner_attempt_rows(session, learner_id)
     submitted_at: datetime | None = None
     review: Review | None = None
     if scores.activity_of(level, link.activity) == scores.LEVEL:
         if answers is None:
-            answers = cases.reflection_answers(session, learner_id)
+            answers = cases.reflection_answer_rows(session, learner_id)
         if cases.reflections_submitted(level, answers):
             submitted_at = max(a.submitted_at for q in level.reflections
                                if (a := answers[q.id]).submitted_at is not None)
@@ -183,7 +185,7 @@ def record_progress(session: Session, *, learner_id: int, resource_link_id: int,
     link = _link_info_taking_turn(session, learner_id, resource_link_id)
     if link is None or not link.gradable:
         return None
-    previous = newest_score(session, learner_id, resource_link_id)
+    previous = _newest_score_row(session, learner_id, resource_link_id)
     if reason == "started" and previous is not None:
         return None  # "started" is the first score of the pair, once
     learner = learner_progress(session, level, learner_id, link)
@@ -233,6 +235,19 @@ _NEWEST_SCORE = (
 
 def newest_score(session: Session, learner_id: int, resource_link_id: int) -> Score | None:
     return session.scalars(_NEWEST_SCORE, {"learner": learner_id, "link": resource_link_id}).first()
+
+
+_NEWEST_SCORE_ROW = select(Score.__table__).where(
+    Score.learner_id == bindparam("learner"), Score.resource_link_id == bindparam("link")
+).order_by(Score.timestamp.desc(), Score.id.desc()).limit(1)
+
+
+def _newest_score_row(session: Session, learner_id: int, resource_link_id: int) -> Score | None:
+    """`newest_score` as a read-only row (record_progress only compares it), without the ORM's
+    instance state (issue 11)."""
+    row = core_execute(session, _NEWEST_SCORE_ROW,
+                       {"learner": learner_id, "link": resource_link_id}).first()
+    return typed("Score | None", row)
 
 
 def newest_sent(session: Session, learner_id: int, resource_link_id: int) -> Score | None:
