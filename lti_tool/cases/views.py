@@ -449,7 +449,7 @@ def attempt(attempt_id: int) -> Any:
     ending. One address per attempt, so a relaunch or a language switch lands on the same screen."""
     level = _level()
     session = get_session()
-    row = service.load_attempt(session, g.viewer.learner_id, attempt_id)
+    row = service.load_attempt_row(session, g.viewer.learner_id, attempt_id)
     case = service.case_of(level, row.case_id)
     if service.is_restarted(row):  # an old address of an attempt the learner restarted
         latest = service.latest_attempt(session, g.viewer.learner_id, case.id)
