@@ -271,19 +271,19 @@ def has_nothing(session: Session, learner_id: int, resource_link_id: int | None)
 # (grading/service.py): Core rows, with the models' attribute names, loaded without the ORM's
 # identity map and instance state — about three times cheaper, on every finished case (issue 11).
 # Nothing may be changed through them.
-_ATTEMPT_ROWS = (select(Attempt.__table__).where(Attempt.learner_id == bindparam("learner_id"))
+ATTEMPT_ROWS = (select(Attempt.__table__).where(Attempt.learner_id == bindparam("learner_id"))
                  .order_by(Attempt.case_id, Attempt.number))
-_ANSWER_ROWS = select(ReflectionAnswer.__table__).where(
+ANSWER_ROWS = select(ReflectionAnswer.__table__).where(
     ReflectionAnswer.learner_id == bindparam("learner_id"))
 
 
 def learner_attempt_rows(session: Session, learner_id: int) -> Sequence[Attempt]:
-    rows = core_execute(session, _ATTEMPT_ROWS, {"learner_id": learner_id}).all()
+    rows = core_execute(session, ATTEMPT_ROWS, {"learner_id": learner_id}).all()
     return cast("Sequence[Attempt]", rows)
 
 
 def reflection_answer_rows(session: Session, learner_id: int) -> dict[str, ReflectionAnswer]:
-    rows = core_execute(session, _ANSWER_ROWS, {"learner_id": learner_id}).all()
+    rows = core_execute(session, ANSWER_ROWS, {"learner_id": learner_id}).all()
     return {r.question_id: cast(ReflectionAnswer, r) for r in rows}
 
 
