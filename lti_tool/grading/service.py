@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from lti_tool.cases import progress
 from lti_tool.cases import service as cases
 from lti_tool.cases.model import Level
-from lti_tool.db import core_execute, utcnow
+from lti_tool.db import core_execute, flush_pending, utcnow
 from lti_tool.grading import scores
 from lti_tool.grading.scores import LearnerProgress, Review, ScoreToSend
 from lti_tool.models import (
@@ -117,6 +117,7 @@ def _reads_taking_turn(
 
     params = {"learner_id": learner_id, "resource_link_id": resource_link_id,
               "learner": learner_id, "link": resource_link_id}
+    flush_pending(session)  # e.g. reflections just submitted: the reads must see them
     driver: Any = session.connection().connection.driver_connection
     cursors = []
     with driver.pipeline():

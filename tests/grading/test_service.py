@@ -24,6 +24,7 @@ from lti_tool.models import (
     Learner,
     OutboxMessage,
     Platform,
+    ReflectionAnswer,
     ReflectionReview,
     ResourceLink,
     Score,
@@ -276,6 +277,23 @@ def test_the_finish_that_passes_every_case_is_level_completed_once(sessions: Any
         reasons.append(score.reason)
     assert reasons == ["case_completed", "case_completed", "level_completed"]
     assert score.score_given == 100.0 and score.activity_progress == "InProgress"
+
+
+def test_grading_reads_what_this_transaction_has_not_flushed_yet(
+        sessions: Any, world: World, level: Level) -> None:
+    """The score rules' reads bypass the ORM (rows; on PostgreSQL a pipeline on the driver's
+    connection): they must still see this request's pending changes, as an ORM query would."""
+    db = sessions()
+    for case_id in level.cases:
+        finish(db, level, world.learner, case_id)
+    for q in level.reflections:
+        db.add(ReflectionAnswer(learner_id=world.learner, question_id=q.id, draft="",
+                                submitted_text="mot", submitted_at=T0))
+    assert db.new  # added, not flushed
+    score = record(db, world, level, "reflections_submitted", now=T0 + timedelta(seconds=5))
+    assert score is not None
+    assert (score.activity_progress, score.grading_progress, score.score_given) == (
+        "Completed", "FullyGraded", 100.0)
 
 
 def test_reflections_and_review(sessions: Any, world: World, level: Level) -> None:
