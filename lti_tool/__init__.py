@@ -78,6 +78,6 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.ico"))
     from lti_tool.launch import hot_path
 
-    hot_path.init_app(app)  # the login's common answer, before Flask (issue 11)
+    hot_path.init_app(app)  # the common answers of the login and the launch, before Flask (issue 11)
 
     return app
