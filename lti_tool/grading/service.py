@@ -107,10 +107,13 @@ def _reads_taking_turn(
     PostgreSQL: the four statements in one pipeline, one round trip instead of four (issue 11).
     The server still runs each after the one before has finished, with its own snapshot, so the
     three reads come after the lock exactly as they would in four round trips. SQLite has one
-    writer at a time: the turn is the database's."""
+    writer at a time: the turn is the database's, and the link is read first (a link that takes
+    no grade needs nothing more); the pipeline reads all four at once, in one round trip."""
     if session.get_bind().dialect.name != "postgresql":
-        return (link_info(session, resource_link_id),
-                _newest_score_row(session, learner_id, resource_link_id),
+        link = link_info(session, resource_link_id)
+        if link is None or not link.gradable:
+            return link, None, (), {}  # nothing will be written: nothing more to read
+        return (link, _newest_score_row(session, learner_id, resource_link_id),
                 cases.learner_attempt_rows(session, learner_id),
                 cases.reflection_answer_rows(session, learner_id))
     from psycopg.rows import namedtuple_row
