@@ -15,8 +15,7 @@ from werkzeug.exceptions import BadRequest
 
 from lti_tool import safe_json
 from lti_tool.models import Learner
-from tests.cases.player_support import Player, snapshot
-from tests.cases.test_reflections import pass_all_cases
+from tests.cases.player_support import Player, pass_all_cases, snapshot
 from tests.support.minted import minted_platform
 
 

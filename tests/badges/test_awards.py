@@ -29,6 +29,7 @@ from lti_tool.models.outbox import PENDING, SENT
 from tests.badges import providers
 from tests.badges.attestation_support import ANSWERS
 from tests.badges.providers import award_row, make_award, make_learner, outbox_rows, run
+from tests.support.statements import recorded
 
 ORG, TERRITORY = "css-des-rives", "longueuil"
 
@@ -110,8 +111,6 @@ def test_before_the_reflections_a_completion_checks_one_statement_and_awards_no_
         app: Any) -> None:
     """Finishing a case before the reflections (most completions) costs one round trip, not the
     gathering of every fact (issue 11), and awards no one."""
-    from sqlalchemy import event
-
     from lti_tool.models import ReflectionAnswer
 
     w = build_world(app)
@@ -120,17 +119,8 @@ def test_before_the_reflections_a_completion_checks_one_statement_and_awards_no_
             session.query(ReflectionAnswer).filter_by(learner_id=w.learners[0]).update(
                 {"submitted_at": None})
             session.commit()
-    statements: list[str] = []
-    engine = app.extensions["db_engine"]
-
-    def count(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with recorded(app.extensions["db_engine"]) as statements:
         assert award_if_eligible(app, w.learners[0]) is None
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
     assert counts(app) == (0, 0)
 
@@ -246,8 +236,8 @@ def test_the_worker_delivers_the_badge_topic(app: Any) -> None:
 
 def test_submitting_the_last_reflections_awards_the_badge(app: Any, client: Any) -> None:
     """The call site: the player's progress event, in the request's transaction."""
-    from tests.cases.player_support import Player
-    from tests.cases.test_reflections import QUESTIONS, pass_all_cases, words
+    from tests.cases.player_support import Player, pass_all_cases
+    from tests.cases.test_reflections import QUESTIONS, words
     from tests.support.minted import minted_platform
 
     with minted_platform(app) as platform:

@@ -16,8 +16,8 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from playwright.sync_api import (
     FrameLocator,
     Page,
     Playwright,
+    ViewportSize,
     expect,
     sync_playwright,
 )
@@ -61,6 +62,7 @@ CHROMIUM_ARGS = [
 ]
 TIMEOUT_MS = 15_000
 DESKTOP = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 375, "height": 667}
 TOOL_HOST = "localhost"  # the LMS is on 127.0.0.1: another site
 
 expect.set_options(timeout=TIMEOUT_MS)
@@ -213,6 +215,53 @@ def with_lang(url: str, lang: str) -> str:
 
 
 # -- the LMS page and the tool in its iframe ---------------------------------------------------
+@contextmanager
+def own_context(chromium: Browser, viewport: Any) -> Iterator[BrowserContext]:
+    """A browser context of its own: a second tab in the LMS page's window would put that page in
+    the background, where Chromium stops rendering it."""
+    context = chromium.new_context(viewport=viewport)
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+def check_page(tab: Page, where: str, lang: str, wide: Any = DESKTOP) -> list[str]:
+    """The tab's current page, in `lang`: axe at the `wide` size and at 375 px, and no sideways
+    scrolling at 375 px; the problems found (the tab is left at the wide size)."""
+    from tests.browser import axe
+
+    problems: list[str] = []
+    expect(tab.locator("html")).to_have_attribute("lang", lang)
+    for viewport in (wide, PHONE):
+        tab.set_viewport_size(viewport)
+        violations = axe.run(tab)
+        if violations:
+            problems.append(axe.report(f"{where} [{lang}] {viewport['width']} px", violations))
+    width = tab.evaluate("() => document.scrollingElement.scrollWidth")
+    if width > PHONE["width"]:
+        problems.append(f"{where} [{lang}] scrolls sideways at 375 px: {width} px")
+    tab.set_viewport_size(wide)
+    return problems
+
+
+@dataclass
+class Checks:
+    """Checks that gather every failure, so one run reports them all, in a tab of their own
+    (opened when first needed)."""
+
+    context: BrowserContext
+    failures: list[str] = field(default_factory=list)
+    _tab: Page | None = None
+
+    @property
+    def tab(self) -> Page:
+        if self._tab is None or self._tab.is_closed():
+            self._tab = self.context.new_page()
+        return self._tab
+
+
 class LmsPage:
     """The demo LMS course page in a browser tab, and the tool in its iframe."""
 

@@ -13,20 +13,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Frame, FrameLocator, Page, expect
+from playwright.sync_api import Browser, Frame, FrameLocator, Page, expect
 
 from lti_tool.cases.model import Level
 from lti_tool.demo import DemoSettings
 from tests.browser import axe
 from tests.browser.conftest import (
     DESKTOP,
-    TIMEOUT_MS,
+    Checks,
     LmsPage,
     Player,
     ProfileFactory,
     ToolServer,
     best_path,
     critical_choice,
+    own_context,
     ui,
     with_lang,
 )
@@ -39,19 +40,10 @@ LANGS = ("fr", "en")
 
 
 @dataclass
-class Auditor:
-    """Runs the checks and gathers every failure, so one run reports them all."""
+class Auditor(Checks):
+    """axe and sideways scrolling, page after page."""
 
-    context: BrowserContext
-    failures: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
-    _tab: Page | None = None
-
-    @property
-    def tab(self) -> Page:
-        if self._tab is None or self._tab.is_closed():
-            self._tab = self.context.new_page()
-        return self._tab
 
     def _axe(self, target: Page | Frame, where: str) -> None:
         violations = axe.run(target)
@@ -109,12 +101,8 @@ def submit_too_short(scope: Page | FrameLocator, level: Level, text: str) -> Non
 
 @pytest.fixture
 def auditor(chromium: Browser) -> Iterator[Auditor]:
-    # A context of its own: a second tab in the learner's window would put the LMS tab in the
-    # background, where Chromium stops rendering it.
-    context = chromium.new_context(viewport=DESKTOP)
-    context.set_default_timeout(TIMEOUT_MS)
-    yield Auditor(context)
-    context.close()
+    with own_context(chromium, DESKTOP) as context:
+        yield Auditor(context)
 
 
 def test_error_pages(

@@ -10,39 +10,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, expect
+from playwright.sync_api import Browser, Page, expect
 
 from lti_tool.demo import DemoSettings
-from tests.browser import axe
-from tests.browser.conftest import DESKTOP, TIMEOUT_MS, LmsPage, Player, ToolServer, with_lang
+from tests.browser.conftest import (
+    DESKTOP,
+    LmsPage,
+    Player,
+    ToolServer,
+    check_page,
+    own_context,
+    with_lang,
+)
 
 pytestmark = pytest.mark.browser
 
-PHONE: ViewportSize = {"width": 375, "height": 667}
 
 
 @pytest.fixture
 def tab(chromium: Browser) -> Iterator[Page]:
-    context = chromium.new_context(viewport=DESKTOP)
-    context.set_default_timeout(TIMEOUT_MS)
-    yield context.new_page()
-    context.close()
-
-
-def check_page(tab: Page, where: str, lang: str) -> list[str]:
-    """axe at 1280 px and at 375 px, and no sideways scrolling at 375 px; the problems found."""
-    problems: list[str] = []
-    expect(tab.locator("html")).to_have_attribute("lang", lang)
-    for viewport in (DESKTOP, PHONE):
-        tab.set_viewport_size(viewport)
-        violations = axe.run(tab)
-        if violations:
-            problems.append(axe.report(f"{where} [{lang}] {viewport['width']} px", violations))
-    width = tab.evaluate("() => document.scrollingElement.scrollWidth")
-    if width > PHONE["width"]:
-        problems.append(f"{where} [{lang}] scrolls sideways at 375 px: {width} px")
-    tab.set_viewport_size(DESKTOP)
-    return problems
+    with own_context(chromium, DESKTOP) as context:
+        yield context.new_page()
 
 
 def test_a_stale_form_page_leads_back_to_the_case(

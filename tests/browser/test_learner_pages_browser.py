@@ -14,28 +14,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, FloatRect, Page, ViewportSize, expect
+from playwright.sync_api import Browser, FloatRect, Page, ViewportSize, expect
 from sqlalchemy import select
 
 from lti_tool.cases import service
 from lti_tool.db import get_session
 from lti_tool.demo import DemoSettings
 from lti_tool.models import Learner
-from tests.browser import axe
 from tests.browser.conftest import (
-    TIMEOUT_MS,
+    PHONE,
     LmsPage,
     Player,
     ToolServer,
     best_path,
+    check_page,
     critical_choice,
+    own_context,
     with_lang,
 )
 
 pytestmark = pytest.mark.browser
 
 FRAME: ViewportSize = {"width": 1280, "height": 720}
-PHONE: ViewportSize = {"width": 375, "height": 667}
 LANGS = ("fr", "en")
 # Measured on this branch: the summary of a case-1 debrief with one resolved critical error is
 # about 1,150 px high at 1280 px and about 1,900 px at 375 px (the whole page was 5,344 px before).
@@ -47,10 +47,8 @@ SUMMARY_MAX_PHONE = 4 * PHONE["height"]
 def tab(chromium: Browser) -> Iterator[Page]:
     """A tab in a context of its own (a second tab in the LMS window would put the LMS in the
     background, where Chromium stops rendering it)."""
-    context: BrowserContext = chromium.new_context(viewport=FRAME)
-    context.set_default_timeout(TIMEOUT_MS)
-    yield context.new_page()
-    context.close()
+    with own_context(chromium, FRAME) as context:
+        yield context.new_page()
 
 
 def _launch(page: Page, lms: DemoSettings, tool: ToolServer) -> tuple[LmsPage, Player]:
@@ -82,15 +80,7 @@ def _audit(tab: Page, url: str, where: str, failures: list[str]) -> None:
     for lang in LANGS:
         tab.set_viewport_size(FRAME)
         tab.goto(with_lang(url, lang))
-        expect(tab.locator("html")).to_have_attribute("lang", lang)
-        for size in (FRAME, PHONE):
-            tab.set_viewport_size(size)
-            violations = axe.run(tab)
-            if violations:
-                failures.append(axe.report(f"{where} [{lang}] {size['width']} px", violations))
-        width = tab.evaluate("() => document.documentElement.scrollWidth")
-        if width > PHONE["width"]:
-            failures.append(f"{where} [{lang}]: scrolls sideways at 375 px ({width} px)")
+        failures += check_page(tab, where, lang, FRAME)
 
 
 def test_the_first_action_is_on_screen_without_scrolling(

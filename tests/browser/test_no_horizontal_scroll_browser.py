@@ -16,17 +16,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Frame, Page, ViewportSize, expect
+from playwright.sync_api import Browser, Frame, Page, expect
 
 from lti_tool.demo import DemoSettings
 from lti_tool.demo.settings import DEFAULT_LINK_ID
 from tests.badges.attestation_support import build_world, instructor_token, learner_token
-from tests.browser.conftest import TIMEOUT_MS, LmsPage, Player, ToolServer, best_path, ui
+from tests.browser.conftest import (
+    PHONE,
+    Checks,
+    LmsPage,
+    Player,
+    ToolServer,
+    best_path,
+    own_context,
+    ui,
+)
 from tests.grading.test_instructor_view import play
 
 pytestmark = pytest.mark.browser
 
-PHONE: ViewportSize = {"width": 375, "height": 667}
 LEARNER_SUB = "demo-user-alex-tremblay"
 # [scrollWidth, clientWidth, the first elements whose right edge is past the viewport]
 MEASURE = """() => {
@@ -44,19 +52,10 @@ MEASURE = """() => {
 
 
 @dataclass
-class Ruler:
-    """Measures pages at 375 px in a tab of its own and gathers every overflow."""
+class Ruler(Checks):
+    """Measures pages at 375 px and gathers every overflow."""
 
-    context: BrowserContext
-    failures: list[str] = field(default_factory=list)
     measured: list[str] = field(default_factory=list)
-    _tab: Page | None = None
-
-    @property
-    def tab(self) -> Page:
-        if self._tab is None or self._tab.is_closed():
-            self._tab = self.context.new_page()
-        return self._tab
 
     def url(self, url: str, where: str) -> None:
         response = self.tab.goto(url)
@@ -82,20 +81,14 @@ class Ruler:
 @pytest.fixture
 def phone(chromium: Browser) -> Iterator[Page]:
     """The LMS page, in a phone-sized window."""
-    context = chromium.new_context(viewport=PHONE)
-    context.set_default_timeout(TIMEOUT_MS)
-    yield context.new_page()
-    context.close()
+    with own_context(chromium, PHONE) as context:
+        yield context.new_page()
 
 
 @pytest.fixture
 def ruler(chromium: Browser) -> Iterator[Ruler]:
-    # A context of its own: a second tab in the LMS page's window would put that page in the
-    # background, where Chromium stops rendering it.
-    context = chromium.new_context(viewport=PHONE)
-    context.set_default_timeout(TIMEOUT_MS)
-    yield Ruler(context)
-    context.close()
+    with own_context(chromium, PHONE) as context:
+        yield Ruler(context)
 
 
 def test_demo_lms_pages_and_its_deep_linking_confirmation(

@@ -18,29 +18,16 @@ import pytest
 from playwright.sync_api import Frame, Page, Request, expect
 from sqlalchemy import select
 
-from lti_tool.cases import service
 from lti_tool.db import get_session
 from lti_tool.demo import DemoSettings
-from lti_tool.models import Learner, ReflectionAnswer
+from lti_tool.models import ReflectionAnswer
 from tests.browser import axe
 from tests.browser.conftest import LmsPage, ToolServer, ui, ui_prefix
+from tests.cases.player_support import pass_all_cases
 
 pytestmark = pytest.mark.browser
 
 TYPED = "Écrit une seconde avant de recharger : « rien ne se perd »"
-
-
-def pass_the_three_cases(tool: ToolServer) -> int:
-    with tool.app.test_request_context():
-        session = get_session()
-        learner_id = session.scalars(select(Learner.id)).one()
-        for case in tool.level.cases.values():
-            attempt = service.start_attempt(session, learner_id, case)
-            for decision in case.decisions:
-                service.choose(session, case, attempt, decision.best.id, attempt.version)
-                service.acknowledge(session, attempt, attempt.version)
-        session.commit()
-        return learner_id
 
 
 def drafts(tool: ToolServer, learner_id: int) -> dict[str, str]:
@@ -69,7 +56,7 @@ def open_reflections(page: Page, tool: ToolServer, lms: DemoSettings,
     lms_page = LmsPage(page, lms).open()
     lms_page.launch("learner", locale)
     expect(lms_page.frame.locator("h1")).to_be_visible()
-    learner_id = pass_the_three_cases(tool)
+    learner_id = pass_all_cases(tool.app, sub=None)
     token = parse_qs(urlsplit(lms_page.tool_url()).query)["t"][0]
     lms_page.tool_frame().goto(f"{tool.url}/reflections?t={token}")
     expect(lms_page.frame.locator("#reflections-form")).to_be_visible()

@@ -7,12 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from lti_tool.cases import service
 from lti_tool.cases.loader import get_level
-from lti_tool.models import Learner
-from tests.cases.player_support import Player, snapshot
+from tests.cases.player_support import Player, pass_all_cases, snapshot
 from tests.support.minted import minted_platform
 
 QUESTIONS = ("steps", "learned", "delicate")
@@ -20,25 +18,6 @@ QUESTIONS = ("steps", "learned", "delicate")
 
 def words(n: int, tag: str = "") -> str:
     return " ".join(f"réponse{tag}{i}" for i in range(n))
-
-
-def pass_all_cases(app: Any, sub: str = "user-1") -> int:
-    """Play the best choices of the three cases through the services (the HTTP path of a case
-    is covered in test_player.py); returns the learner id."""
-    level = get_level(app.extensions["settings"].content_dir)
-    session = app.extensions["db_sessionmaker"]()
-    try:
-        learner_id = session.scalar(select(Learner.id).where(Learner.sub == sub))
-        assert learner_id is not None
-        for case in level.cases.values():
-            attempt = service.start_attempt(session, learner_id, case)
-            for decision in case.decisions:
-                service.choose(session, case, attempt, decision.best.id, attempt.version)
-                service.acknowledge(session, attempt, attempt.version)
-        session.commit()
-        return learner_id
-    finally:
-        session.close()
 
 
 @pytest.fixture

@@ -5,11 +5,10 @@ as two statements. Runs on SQLite, and on PostgreSQL with LTI_TEST_BACKEND=postg
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from lti_tool.cases import service
@@ -21,6 +20,7 @@ from tests import backends
 from tests.cases.player_support import Player
 from tests.cases.test_service import make_learner
 from tests.support.minted import minted_platform
+from tests.support.statements import recorded
 
 
 @pytest.fixture
@@ -35,20 +35,9 @@ def db(app: Any) -> Iterator[Session]:
     session.close()
 
 
-@contextmanager
-def statements(app: Any) -> Iterator[list[str]]:
+def statements(app: Any) -> Any:
     """The SQL the app's engine sends through SQLAlchemy meanwhile (raw driver cursors aside)."""
-    seen: list[str] = []
-    engine = app.extensions["db_engine"]
-
-    def record(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        seen.append(" ".join(sql.split())[:60])
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    return recorded(app.extensions["db_engine"])
 
 
 def test_a_step_is_one_write_statement_on_postgresql(app: Any, client: Any) -> None:

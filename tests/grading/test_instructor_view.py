@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -38,6 +38,7 @@ from lti_tool.models import (
 from tests.cases.player_support import parse
 from tests.functional.conftest import live  # noqa: F401 (the tool and the demo LMS over HTTP)
 from tests.support.minted import JwksServer, MintedPlatform, landing
+from tests.support.statements import recorded
 
 INSTRUCTOR = ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"]
 LEARNER = ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"]
@@ -363,15 +364,8 @@ def test_progress_is_computed_in_a_bounded_number_of_queries(
         app: Any, client: Any, nrps: NrpsServer) -> None:
     with platform_at(app, nrps.url) as platform:
         token = _course_with_progress(app, client, nrps, platform)
-        statements: list[str] = []
-
-        def counted(*args: Any) -> None:
-            statements.append(str(args[2])[:60])
-
-        engine_ = app.extensions["db_engine"]
         get(client, "/instructor", token)  # warm the class list cache
-        event.listen(engine_, "before_cursor_execute", counted)
-        try:
+        with recorded(app.extensions["db_engine"]) as statements:
             get(client, "/instructor", token)
             few = len(statements)
             for i in range(8):
@@ -381,8 +375,6 @@ def test_progress_is_computed_in_a_bounded_number_of_queries(
                            nrps_url=nrps.memberships_url())
             statements.clear()
             html = get(client, "/instructor", token).get_data(as_text=True)
-        finally:
-            event.remove(engine_, "before_cursor_execute", counted)
     assert len(rows(html)) == 12
     assert len(statements) <= few + 1, statements  # not one more per learner
 

@@ -5,17 +5,16 @@ was sent to the LMS; instructors previewing and links without AGS send nothing."
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from lti_tool.models import Course, OutboxMessage, Score
 from tests.cases.player_support import Element, Page, Player, best_choices
 from tests.support.minted import minted_platform
+from tests.support.statements import recorded
 
 AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
@@ -73,20 +72,9 @@ def set_delivery(app: Any, score_id: int, **values: Any) -> None:
         session.commit()
 
 
-@contextmanager
-def statements(app: Any) -> Iterator[list[str]]:
+def statements(app: Any) -> Any:
     """Every SQL statement the app's engine runs inside the block."""
-    seen: list[str] = []
-
-    def log(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    engine = app.extensions["db_engine"]
-    event.listen(engine, "before_cursor_execute", log)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", log)
+    return recorded(app.extensions["db_engine"])
 
 
 def test_a_learner_sends_started_then_the_running_grade(app: Any, client: Any) -> None:

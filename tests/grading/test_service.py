@@ -29,6 +29,7 @@ from lti_tool.models import (
     ResourceLink,
     Score,
 )
+from tests.support.statements import recorded
 
 SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
@@ -157,8 +158,6 @@ def test_the_returned_score_is_the_stored_row_and_a_worker_hears_of_it_at_commit
     message in one statement, never read back): its values are the stored ones, reading them
     costs no query, and an update to it is flushed. On PostgreSQL the worker's LISTEN hears of
     it at commit, not before."""
-    from sqlalchemy import event
-
     db = sessions()
     postgres = db.get_bind().dialect.name == "postgresql"
     listener = None
@@ -172,17 +171,9 @@ def test_the_returned_score_is_the_stored_row_and_a_worker_hears_of_it_at_commit
         finish(db, level, world.learner, "case-1")
         score = record(db, world, level, "case_completed", now=T0)
         assert score is not None and score in db and score.id is not None
-        statements: list[str] = []
-
-        def executed(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-            statements.append(statement)
-
-        event.listen(db.get_bind(), "before_cursor_execute", executed)
-        try:
+        with recorded(db.get_bind()) as statements:
             seen = (score.reason, score.score_given, score.delivery, score.lms_message,
                     score.created_at, score.timestamp)
-        finally:
-            event.remove(db.get_bind(), "before_cursor_execute", executed)
         assert statements == [], "the returned score's attributes are loaded"
         if listener is not None:
             assert sum(1 for _ in listener.notifies(timeout=0.3, stop_after=1)) == 0
